@@ -450,11 +450,15 @@ class Store:
         """Bulk load trusted rows (seeding and generated data sets); skips per-row checks."""
         es = self.entity_set(name)
         table = self.tables[name]
+        defaults = [f for f in es.fields if f.default is not None]
         done = 0
         batch: list[dict] = []
         with self.transaction():
             for values in rows:
                 row = {k: coerce(es.by_name[k], v, self.datetime_precision) for k, v in values.items()}
+                for f in defaults:
+                    if f.name not in row:
+                        row[f.name] = f.default() if callable(f.default) else f.default
                 row.setdefault(es.key, str(uuid.uuid4()))
                 self._stamp(es, row, creating=True, now=now or row.get(es.modified_field or "") or None)
                 batch.append(row)
