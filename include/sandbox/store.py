@@ -422,7 +422,10 @@ class Store:
                 raise ValidationError(f"The required field '{missing[0]}' of '{es.name}' is missing.", missing[0])
         return out
 
-    def _stamp(self, es: EntitySet, values: dict, *, creating: bool, now: dt.datetime | None) -> None:
+    def _stamp(self, es: EntitySet, values: dict, *, creating: bool, now: dt.datetime | str | None) -> None:
+        # Bulk loads pass a row's own modified time, already a canonical string.
+        if isinstance(now, str):
+            now = parse_datetime(now)
         now = format_datetime(now or utcnow(), self.datetime_precision)
         if es.modified_field:
             values[es.modified_field] = now
