@@ -1,0 +1,69 @@
+"""
+### Business Central → Dynamics 365 Sales: the ordered sync jobs
+
+Runs BC's default synchronization jobs every 30 minutes, in BC's order: unit of measure →
+resource → item (then customer price group → sales price → posted sales invoice). Each task
+synchronizes one mapping: what changed since its watermark on a schedule, exactly its data
+interval in a backfill (`airflow backfill create --dag-id bc_sales_sync ...`).
+
+**Params**: `full_sync` (read everything), `mappings` (names or task ids to run; the rest skip),
+`dry_run` (report what would change, write nothing). The `report` task logs each job's counters
+and alerts when records failed. Connections: `business_central_default`, `dataverse_default`,
+`bc_sync_state`, `bc_sync_alerts` (see the README).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, chain, task
+
+from include.bc_sales_sync.notifications import SyncAlertNotifier
+from include.bc_sales_sync.operators import EntitySyncOperator
+
+JOBS = [
+    ("UNIT OF MEASURE", "unit_of_measure"),
+    ("RESOURCE-PRODUCT", "resource_product"),
+    ("ITEM-PRODUCT", "item_product"),
+]
+
+with DAG(
+    dag_id="bc_sales_sync",
+    description="Business Central -> Dynamics 365 Sales: the ordered synchronization jobs",
+    doc_md=__doc__,
+    schedule=CronDataIntervalTimetable("*/30 * * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    max_consecutive_failed_dag_runs=10,
+    dagrun_timeout=dt.timedelta(hours=6),
+    tags=["business-central", "dynamics-365-sales", "sync"],
+    params={
+        "full_sync": Param(False, type="boolean", description="Ignore the watermarks and read every record."),
+        "mappings": Param([], type="array", description="Mapping names or task ids to run; empty runs all."),
+        "dry_run": Param(False, type="boolean", description="Report what would change; write nothing."),
+    },
+    default_args={
+        "owner": "data-engineering",
+        "retries": 3,
+        "retry_delay": dt.timedelta(minutes=1),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": dt.timedelta(minutes=15),
+        "execution_timeout": dt.timedelta(hours=2),
+        "pool": "dataverse_api",
+        "on_retry_callback": SyncAlertNotifier(will_retry=True),
+        "on_failure_callback": SyncAlertNotifier(),
+    },
+) as dag:
+    jobs = [EntitySyncOperator(task_id=task_id, mapping=mapping) for mapping, task_id in JOBS]
+
+    @task(trigger_rule="all_done", retries=0, pool="default_pool")
+    def report(**context) -> dict:
+        """Per-job counters in the log; an alert when records failed."""
+        from include.bc_sales_sync.reporting import report_run
+
+        summaries = context["ti"].xcom_pull(task_ids=[task_id for _, task_id in JOBS])
+        return report_run(context["dag"].dag_id, context["run_id"], list(summaries or []))
+
+    chain(*jobs, report())

@@ -1,0 +1,1 @@
+"""The sync engine: runs one mapping through extract, couple, transform, load and record."""
