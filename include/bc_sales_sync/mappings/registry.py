@@ -27,7 +27,7 @@ def default_mappings() -> dict[str, Mapping]:
 
 
 def apply_overrides(defaults: dict[str, Mapping], overrides: Any) -> dict[str, Mapping]:
-    if not overrides:
+    if overrides is None:
         return dict(defaults)
     if not isinstance(overrides, dict):
         raise MappingError(f"The Variable {OVERRIDES_VARIABLE} must hold a JSON object keyed by mapping name.")
