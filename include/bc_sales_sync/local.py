@@ -1,0 +1,213 @@
+"""Local runs against the sandbox: ``make demo``, ``make sync`` and ``make airflow``.
+
+``demo``   starts the sandbox (demo company, fresh data), runs the sync DAG once and shows what
+           arrived in Sales, then stops the sandbox.
+``sync``   runs the DAG(s) once against a sandbox that is already running (``make sandbox``), so
+           you can change data in Business Central through its API and watch it arrive.
+``prepare`` sets up the project's Airflow home (``.airflow``) and loads ``airflow_settings.yaml``.
+
+DAGs run in-process with ``dag.test()``; connections come from ``airflow_settings.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+AIRFLOW_HOME = PROJECT_ROOT / ".airflow"
+SYNC_DAGS = ("bc_sales_sync",)
+
+
+def airflow_environment() -> dict[str, str]:
+    """The environment every local Airflow command of the project runs with."""
+    from include.bc_sales_sync import settings
+
+    env = {
+        "AIRFLOW_HOME": str(AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p),
+    }
+    env.update(settings.environment(settings.read()))
+    return env
+
+
+def prepare() -> None:
+    """Create the Airflow metadata database once and import the pools."""
+    os.environ.update(airflow_environment())
+    AIRFLOW_HOME.mkdir(exist_ok=True)
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    if not (AIRFLOW_HOME / "airflow.db").exists():
+        print("Creating the Airflow metadata database in .airflow (first run only)...", flush=True)
+    subprocess.run([airflow, "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
+    from include.bc_sales_sync import settings
+
+    pools = settings.pools(settings.read())
+    pools_file = AIRFLOW_HOME / "pools.json"
+    pools_file.write_text(json.dumps(pools))
+    subprocess.run([airflow, "pools", "import", str(pools_file)], check=True, stdout=subprocess.DEVNULL)
+
+
+def run_dag(dag_id: str, conf: dict | None = None) -> str:
+    """Run one DAG once, in-process; returns the run id."""
+    os.environ.update(airflow_environment())
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+    if bag.import_errors:
+        raise SystemExit(f"DAG import errors: {bag.import_errors}")
+    dag = bag.get_dag(dag_id)
+    print(f"Running {dag_id}...", flush=True)
+    dag_run = dag.test(run_conf=conf or {})
+    state = str(dag_run.state)
+    print(f"{dag_id}: run {dag_run.run_id} finished: {state}.", flush=True)
+    if not state.endswith("success"):
+        raise SystemExit(f"{dag_id} did not succeed ({state}); see the task logs above.")
+    return dag_run.run_id
+
+
+def show_jobs(run_ids: list[str]) -> None:
+    from include.bc_sales_sync.reporting import format_summaries
+    from include.bc_sales_sync.state import StateStore
+
+    state = StateStore.from_airflow("bc_sync_state")
+    jobs = state.jobs(limit=200)
+    jobs = jobs[jobs["run_id"].isin(run_ids)].iloc[::-1]
+    summaries = [
+        {
+            "mapping": j.mapping,
+            "read": "",
+            **{c: int(getattr(j, c)) for c in ("inserted", "modified", "unchanged", "skipped", "failed")},
+        }
+        for j in jobs.itertuples()
+    ]
+    print("\nSync jobs of this run (counters as Business Central shows them):")
+    print(format_summaries(summaries))
+
+
+def show_dataverse() -> None:
+    from include.bc_sales_sync.hooks import DataverseHook
+
+    hook = DataverseHook("dataverse_default")
+
+    def rows(entity_set: str, select: list[str], filter: str | None = None) -> list[dict]:
+        return [r for page in hook.iter_pages(entity_set, select=select, filter=filter) for r in page]
+
+    groups = {g["uomscheduleid"]: g["name"] for g in rows("uomschedules", ["uomscheduleid", "name"])}
+    units = rows("uoms", ["uomid", "name", "quantity", "_uomscheduleid_value"])
+    unit_names = {u["uomid"]: u["name"] for u in units}
+    print(f"\nDataverse now holds {len(groups)} unit groups and {len(units)} units:")
+    per_group: dict[str, list[str]] = {}
+    for u in units:
+        per_group.setdefault(u["_uomscheduleid_value"], []).append(u["name"])
+    for gid, name in sorted(groups.items(), key=lambda kv: kv[1]):
+        print(f"  {name:<20} units: {', '.join(per_group.get(gid, [])) or '-'}")
+    products = rows(
+        "products",
+        ["productnumber", "name", "producttypecode", "statecode", "price", "quantityonhand", "_defaultuomid_value"],
+    )
+    types = {1: "Sales Inventory", 3: "Services"}
+    states = {0: "Active", 1: "Retired", 2: "Draft", 3: "Under Revision"}
+    print(f"\n{len(products)} products:")
+    print(f"  {'number':<12} {'name':<34} {'type':<16} {'state':<8} {'price':>10} {'on hand':>8} unit")
+    for p in sorted(products, key=lambda p: (p["producttypecode"], p["productnumber"])):
+        print(
+            f"  {p['productnumber']:<12} {p['name'][:34]:<34} {types.get(p['producttypecode'], p['producttypecode']):<16} "
+            f"{states.get(p['statecode'], p['statecode']):<8} {p['price'] or 0:>10.2f} {p['quantityonhand'] or 0:>8g} "
+            f"{unit_names.get(p['_defaultuomid_value'], '-')}"
+        )
+    price_lists = rows("pricelevels", ["pricelevelid", "name"])
+    items = rows("productpricelevels", ["productpricelevelid", "_pricelevelid_value"])
+    for pl in price_lists:
+        count = sum(1 for i in items if i["_pricelevelid_value"] == pl["pricelevelid"])
+        print(f"\nPrice list '{pl['name']}': {count} price list items.")
+
+
+def show_requests(config) -> None:
+    import requests
+
+    print("\nHTTP requests served by the sandbox:")
+    for name, url in (
+        ("Business Central", config.bc_url),
+        ("Dataverse", config.dataverse_url),
+        ("Entra ID", config.entra_url),
+    ):
+        stats = requests.get(f"{url}/_sandbox/stats", verify=str(config.ca_file), timeout=10).json()
+        extra = (
+            f" ({stats['batch_operations_total']} operations inside $batch)"
+            if stats.get("batch_operations_total")
+            else ""
+        )
+        print(f"  {name:<17} {stats['total']:>6} requests {json.dumps(stats['by_method'])}{extra}")
+
+
+def demo() -> None:
+    from include.sandbox.config import SandboxConfig
+    from include.sandbox.server import SandboxThread
+
+    config = SandboxConfig(state_dir=PROJECT_ROOT / ".sandbox")
+    print("Starting the sandbox: Business Central, Dataverse and Entra ID with the demo company (fresh data)...")
+    try:
+        sandbox = SandboxThread(config, seed="demo", reset=True)
+    except OSError as exc:
+        raise SystemExit(
+            f"Cannot start the sandbox ({exc}). Is `make sandbox` running? Stop it, or use `make sync`."
+        ) from exc
+    with sandbox:
+        # Fresh Sales data needs fresh couplings: start the sync state over too.
+        from include.bc_sales_sync import settings
+
+        state_db = settings.connections(settings.read()).get("bc_sync_state", {}).get("host")
+        if state_db:
+            Path(state_db).unlink(missing_ok=True)
+        prepare()
+        started = time.monotonic()
+        run_ids = [run_dag(dag_id) for dag_id in SYNC_DAGS]
+        print(f"Synchronized in {time.monotonic() - started:.1f} s.")
+        show_jobs(run_ids)
+        show_dataverse()
+        show_requests(config)
+    print("\nThe sandbox is stopped. `make sandbox` + `make sync` keeps it running between syncs.")
+
+
+def sync(dag_ids: list[str], conf: dict) -> None:
+    from include.sandbox.config import SandboxConfig
+
+    prepare()
+    run_ids = [run_dag(dag_id, conf) for dag_id in dag_ids]
+    show_jobs(run_ids)
+    with contextlib.suppress(Exception):
+        show_requests(SandboxConfig(state_dir=PROJECT_ROOT / ".sandbox"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m include.bc_sales_sync.local", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="sandbox + one sync run + what arrived in Sales")
+    s = sub.add_parser("sync", help="run the sync DAG(s) once against a running sandbox")
+    s.add_argument("--dag", action="append", help=f"DAG id (default: {', '.join(SYNC_DAGS)})")
+    s.add_argument("--conf", default="{}", help="run conf / params as JSON, e.g. '{\"full_sync\": true}'")
+    sub.add_parser("prepare", help="create .airflow and load airflow_settings.yaml")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if args.command == "demo":
+        demo()
+    elif args.command == "sync":
+        sync(args.dag or list(SYNC_DAGS), json.loads(args.conf))
+    else:
+        prepare()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
