@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install test lint format demo sandbox bench lock clean
+.PHONY: install test lint format demo sync airflow settings sandbox bench lock clean
 
 install: $(VENV)/.installed
 
@@ -37,7 +37,16 @@ sandbox: install
 	$(BIN)/python -m include.sandbox serve $(SANDBOX_ARGS)
 
 demo: install
-	$(BIN)/python -m include.sandbox demo
+	$(BIN)/python -m include.bc_sales_sync.local demo
+
+sync: install
+	$(BIN)/python -m include.bc_sales_sync.local sync $(SYNC_ARGS)
+
+airflow: install
+	$(BIN)/python -m include.bc_sales_sync.local airflow
+
+settings: install
+	$(BIN)/python -m include.bc_sales_sync.local prepare
 
 bench: install
 	$(BIN)/python -m bench

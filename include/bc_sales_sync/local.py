@@ -4,6 +4,9 @@
            arrived in Sales, then stops the sandbox.
 ``sync``   runs the DAG(s) once against a sandbox that is already running (``make sandbox``), so
            you can change data in Business Central through its API and watch it arrive.
+``airflow``  serves the sandbox and runs ``airflow standalone`` with the project, to operate the
+           DAGs from the UI (log in as ``admin``; the password is printed at start-up and kept in
+           ``.airflow/simple_auth_manager_passwords.json.generated``).
 ``prepare`` sets up the project's Airflow home (``.airflow``) and loads ``airflow_settings.yaml``.
 
 DAGs run in-process with ``dag.test()``; connections come from ``airflow_settings.yaml``.
@@ -190,6 +193,22 @@ def sync(dag_ids: list[str], conf: dict) -> None:
         show_requests(SandboxConfig(state_dir=PROJECT_ROOT / ".sandbox"))
 
 
+def standalone() -> None:
+    from include.bc_sales_sync import settings
+    from include.sandbox.config import SandboxConfig
+    from include.sandbox.server import SandboxThread
+
+    config = SandboxConfig(state_dir=PROJECT_ROOT / ".sandbox")
+    with SandboxThread(config, seed="demo"):
+        print(f"Sandbox running: Business Central {config.bc_url}, Dataverse {config.dataverse_url}.")
+        prepare()
+        settings.load(airflow_bin=str(Path(sys.executable).with_name("airflow")))
+        env = {**os.environ, **airflow_environment(), "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO"}
+        print("Starting Airflow at http://localhost:8080 (user admin; the password is printed below). Ctrl-C stops.")
+        with contextlib.suppress(KeyboardInterrupt):
+            subprocess.run([str(Path(sys.executable).with_name("airflow")), "standalone"], env=env, check=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.bc_sales_sync.local", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -198,12 +217,15 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--dag", action="append", help=f"DAG id (default: {', '.join(SYNC_DAGS)})")
     s.add_argument("--conf", default="{}", help="run conf / params as JSON, e.g. '{\"full_sync\": true}'")
     sub.add_parser("prepare", help="create .airflow and load airflow_settings.yaml")
+    sub.add_parser("airflow", help="the sandbox plus `airflow standalone` with this project")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.command == "demo":
         demo()
     elif args.command == "sync":
         sync(args.dag or list(SYNC_DAGS), json.loads(args.conf))
+    elif args.command == "airflow":
+        standalone()
     else:
         prepare()
     return 0
