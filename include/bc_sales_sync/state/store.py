@@ -423,9 +423,17 @@ class StateStore:
         from alembic.script import ScriptDirectory
 
         config = self._alembic_config()
-        head = ScriptDirectory.from_config(config).get_current_head()
-        if self.schema_revision() == head:
+        scripts = ScriptDirectory.from_config(config)
+        head = scripts.get_current_head()
+        current = self.schema_revision()
+        if current == head:
             return
+        if current is not None and current not in {script.revision for script in scripts.walk_revisions()}:
+            raise StateStoreError(
+                f"the sync state database {self} is at schema revision {current!r}, which this version of the "
+                f"package does not know (its newest is {head!r}): a newer version migrated it; run that version "
+                "(or newer) against this database"
+            )
         with self._write() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
@@ -807,7 +815,7 @@ class StateStore:
         :return: the stored watermark after the call.
         """
         _check_direction(direction)
-        if value is None:
+        if _isna(value):
             return self.watermark(mapping, direction)
         value = _utc(value)
         if cap is not None:

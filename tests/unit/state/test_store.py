@@ -154,6 +154,12 @@ class TestStateStore:
         assert store.schema_revision() == "0001"
         assert set(sa.inspect(store.engine).get_table_names()) >= TABLES
 
+    def test_a_database_from_a_newer_version_is_refused(self, store: StateStore, state_url: Any) -> None:
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE sync_alembic_version SET version_num = '9999'"))
+        with pytest.raises(StateStoreError, match=r"'9999'.*newer version"):
+            StateStore(state_url)
+
     # --------------------------------------------------------------------------------------------- couplings
 
     def test_empty_couplings_have_the_columns_and_dtypes(self, store: StateStore) -> None:
@@ -205,6 +211,24 @@ class TestStateStore:
         assert second.loc["2", "bc_modified_at"] == pd.Timestamp(T0)
         assert second.loc["2", "extra"] == {"pricelevel_item": "p-2"}
         assert (second["last_job_id"] == job2).all()
+
+    def test_recoupling_and_moving_times_back(self, store: StateStore) -> None:
+        job = store.start_job(MAPPING)
+        store.record_success(MAPPING, job, success_rows(["1", "2"]))
+        earlier = T0 - dt.timedelta(seconds=1)
+        rows = success_rows(["1", "2"], at=earlier)
+        rows["crm_id"] = ["crm-1-recreated", "crm-2"]
+        store.record_success(MAPPING, job, rows)
+        after = store.couplings(MAPPING).set_index("bc_id")
+        # A new target row: its own modified time counts, even if older than the old row's.
+        assert after.loc["1", "crm_id"] == "crm-1-recreated"
+        assert after.loc["1", "crm_modified_at"] == pd.Timestamp(earlier + dt.timedelta(seconds=1))
+        assert after.loc["1", "bc_modified_at"] == pd.Timestamp(T0)  # same record: only forward
+        assert after.loc["2", "crm_modified_at"] == pd.Timestamp(T0 + dt.timedelta(seconds=1))
+
+        # The conflict rule moves a time back on purpose.
+        store.record_success(MAPPING, job, success_rows(["2"], at=earlier), forward_only=False)
+        assert store.couplings(MAPPING, bc_ids=["2"]).loc[0, "bc_modified_at"] == pd.Timestamp(earlier)
 
     def test_record_success_keeps_the_last_row_of_a_repeated_record(self, store: StateStore) -> None:
         rows = pd.concat([success_rows(["1"]), success_rows(["1"], at=T0 + dt.timedelta(minutes=5))])
@@ -372,6 +396,7 @@ class TestStateStore:
         assert store.advance_watermark(MAPPING, T0) == T0
         assert store.advance_watermark(MAPPING, T0 - dt.timedelta(hours=1)) == T0
         assert store.advance_watermark(MAPPING, None) == T0
+        assert store.advance_watermark(MAPPING, pd.NaT) == T0
         cap = T0 + dt.timedelta(minutes=30)
         assert store.advance_watermark(MAPPING, T0 + dt.timedelta(days=1), cap=cap) == cap
         assert store.watermark(MAPPING) == cap
