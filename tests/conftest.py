@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,15 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Airflow reads its configuration when first imported: point it at a throwaway home first.
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="bc-sales-sync-airflow-")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+for _name in [k for k in os.environ if k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))]:
+    del os.environ[_name]
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +85,3 @@ def token_for(sandbox, ca_bundle):
         return response.json()["access_token"]
 
     return fetch
-
-
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")

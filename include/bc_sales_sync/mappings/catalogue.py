@@ -57,7 +57,7 @@ RESOURCE_PRODUCT = Mapping(
 ITEM_PRODUCT = Mapping(
     name="ITEM-PRODUCT",
     task_id="item_product",
-    source=Source("Items", key="SystemId", modified="SystemModifiedAt", web_service=True),
+    source=Source("ItemCard", key="SystemId", modified="SystemModifiedAt", web_service=True),
     target=Target(
         "products",
         "productid",

@@ -102,9 +102,14 @@ def local_currency_code(lookups: Lookups) -> str:
     """The company's local currency: a mapping option, else BC's company information."""
     code = lookups.options.get("local_currency_code")
     if not code:
-        for page in lookups.bc.iter_pages("companyInformation", select=["currencyCode"]):
-            code = next((row.get("currencyCode") for row in page if row.get("currencyCode")), None)
-            break
+        from include.bc_sales_sync.hooks.exceptions import NotFound
+
+        try:
+            for page in lookups.bc.iter_pages("companyInformation", select=["currencyCode"]):
+                code = next((row.get("currencyCode") for row in page if row.get("currencyCode")), None)
+                break
+        except NotFound:
+            code = None
     if not code:
         raise LookupFailed(
             "The local currency of the Business Central company is unknown: set the mapping option "
