@@ -412,7 +412,7 @@ class SyncEngine:
                     ],
                 }
             )
-            if not is_new and last_ok[bc_id] and last_hash[bc_id] == digest and not self.options.full_sync:
+            if not is_new and last_ok[bc_id] and last_hash[bc_id] == digest:
                 unchanged[bc_id] = digest
                 continue
             ops = [Operation(bc_id, primary, row, is_new, "primary")]
