@@ -8,7 +8,9 @@ CA bundle, passed on every request: requests lets ``REQUESTS_CA_BUNDLE`` overrid
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import threading
 from typing import Any
 from urllib.parse import urlsplit
@@ -217,7 +219,7 @@ class EntraTokenProvider:
                 ) from None
             except ValueError as exc:
                 # msal raises ValueError when OIDC discovery fails (e.g. an unknown tenant) or the authority is bad.
-                raise self._error_from_text(str(exc)) from None
+                raise self._error_from_text(_chain_text(exc)) from None
             if not isinstance(result, dict) or "access_token" not in result:
                 raise self._error_from_result(result if isinstance(result, dict) else {})
             token = result["access_token"]
@@ -293,10 +295,18 @@ class EntraTokenProvider:
     def _error_from_text(self, text: str) -> AuthenticationError:
         text = self._redact(text)
         code = aadsts_code(text)
-        error = "invalid_tenant" if code == "AADSTS90002" else "invalid_request"
-        if "OIDC Discovery failed" in text and code is None:
-            error = "invalid_tenant"
+        # msal wraps a failed OpenID discovery (an unknown tenant answers 400 there) in its own message.
+        discovery = "OIDC Discovery failed" in text or "Unable to get authority configuration" in text
+        error = "invalid_tenant" if code == "AADSTS90002" or (discovery and code is None) else "invalid_request"
         detail = text.split(" Trace ID:")[0]
+        body = re.search(r"HTTP status: (\d+), Error: (\{.*\})", text)
+        if body:
+            try:
+                described = json.loads(body.group(2)).get("error_description")
+            except ValueError:
+                described = None
+            if described:
+                detail = f"OpenID discovery answered HTTP {body.group(1)}: {described.split(' Trace ID:')[0].strip()}"
         if len(detail) > 400:
             detail = detail[:400] + "..."
         return AuthenticationError(
@@ -307,3 +317,14 @@ class EntraTokenProvider:
             service_message=detail,
             url=self.authority_url,
         )
+
+
+def _chain_text(exc: BaseException) -> str:
+    """The messages of ``exc`` and the errors it was raised from: msal hides Entra's answer in the context."""
+    texts, seen = [], set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        texts.append(str(current))
+        current = current.__cause__ or current.__context__
+    return " | ".join(reversed(texts))
