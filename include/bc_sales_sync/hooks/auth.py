@@ -233,6 +233,10 @@ class EntraTokenProvider:
                 )
             return token
 
+    def close(self) -> None:
+        """Close the pooled connections to Entra ID (the cached token stays usable)."""
+        self._session.close()
+
     def _drop_cached_tokens(self, app: Any) -> None:
         cache = app.token_cache
         kind = cache.CredentialType.ACCESS_TOKEN

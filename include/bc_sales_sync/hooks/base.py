@@ -190,7 +190,9 @@ class DynamicsHttpHook(HttpHook):
     Entra ID application (client) id; password = its client secret; extra = settings, never headers:
     ``tenant_id`` (required), ``authority`` (default ``https://login.microsoftonline.com``), ``scope``,
     ``ca_bundle`` (a CA file path; TLS is always verified), ``page_size``, ``max_retry_seconds``
-    (default 300), ``max_attempts`` (default 10), ``timeout`` (seconds, default 120), ``proxies``.
+    (default 300: the total time one call may spend waiting and retrying), ``max_attempts``
+    (default 30: a safety net against a service that asks for very short waits), ``timeout``
+    (seconds, default 120), ``proxies``.
 
     Every request counts in :attr:`request_count` (retries included); :attr:`retry_count` counts the
     waits. One hook is meant for one task: it is not thread-safe.
@@ -221,7 +223,7 @@ class DynamicsHttpHook(HttpHook):
         "User-Agent": "bc-sales-sync",
     }
     default_max_retry_seconds = 300.0
-    default_max_attempts = 10
+    default_max_attempts = 30
     default_timeout = 120.0
     connect_timeout = 15.0
     #: Exponential backoff without ``Retry-After``: first wait, ceiling, and random jitter added (seconds).
@@ -426,10 +428,18 @@ class DynamicsHttpHook(HttpHook):
         return self._token_provider
 
     def close(self) -> None:
-        """Close the pooled HTTP connections."""
+        """Close the pooled HTTP connections (to the service and to Entra ID)."""
         if self._session is not None:
             self._session.close()
             self._session = None
+        if self._token_provider is not None:
+            self._token_provider.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def url(self, path: str) -> str:
         """An absolute URL on this hook's service: ``path`` relative to the host, or already absolute.
@@ -513,9 +523,6 @@ class DynamicsHttpHook(HttpHook):
         """
         settings = self.settings
         start = self._clock()
-        backoff = tenacity.wait_exponential_jitter(
-            initial=self.backoff_initial, max=self.backoff_max, jitter=self.backoff_jitter
-        )
 
         def wait(state: tenacity.RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
@@ -523,7 +530,7 @@ class DynamicsHttpHook(HttpHook):
             if retry_after is not None:
                 # Honour the service's wait; a wait beyond the budget makes ``stop`` give up now.
                 return min(float(retry_after), settings.max_retry_seconds + 1)
-            return backoff(state)
+            return self._backoff(state.attempt_number)
 
         def stop(state: tenacity.RetryCallState) -> bool:
             if state.attempt_number >= settings.max_attempts:

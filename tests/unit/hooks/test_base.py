@@ -243,7 +243,7 @@ def test_retries_are_logged_with_the_wait(hook, fake, caplog):
     caplog.set_level(logging.INFO)
     fake.route("GET", r"/WhoAmI", Reply(429, headers={"Retry-After": "3"}), Reply(200, {"UserId": "u"}))
     hook.who_am_i()
-    assert "HTTP 429 RateLimited; retry 1 of 9 in 3.0 s" in caplog.text
+    assert "HTTP 429 RateLimited; retry 1 of 29 in 3.0 s" in caplog.text
 
 
 # ---------------------------------------------------------------------- tokens
