@@ -198,6 +198,10 @@ class _FilterVisitor(AstToSqlAlchemyCoreVisitor):
         except ValueError as exc:
             raise QueryError(f"'{node.val}' is not a valid date.") from exc
 
+    def visit_GUID(self, node):
+        # GUIDs are stored in canonical lower case; clients may write them in upper case.
+        return sa.literal(node.val.lower())
+
 
 @dataclass
 class Page:
@@ -228,6 +232,8 @@ class Store:
         self._atomic = 0
         self.metadata = sa.MetaData()
         self.tables: dict[str, sa.Table] = {}
+        self._get_statements: dict[str, sa.Select] = {}
+        self._update_statements: dict[str, sa.Update] = {}
         for es in self.sets.values():
             columns = [sa.Column(ROW_COLUMN, sa.Integer, primary_key=True, autoincrement=True)]
             columns += [
@@ -376,10 +382,17 @@ class Store:
             after = page.next_after
 
     def get(self, name: str, key: Any) -> dict | None:
-        es = self.entity_set(name)
-        table = self.tables[name]
-        rows = self._rows(sa.select(*self._columns(es)).where(table.c[es.key] == key))
-        return rows[0] if rows else None
+        statement = self._get_statements.get(name)
+        if statement is None:
+            # Built once per table: constructing a wide SELECT costs more than running it.
+            es = self.entity_set(name)
+            table = self.tables[name]
+            statement = sa.select(*self._columns(es)).where(table.c[es.key] == sa.bindparam("key"))
+            self._get_statements[name] = statement
+        result = self.conn.execute(statement, {"key": key})
+        keys = list(result.keys())
+        row = result.fetchone()
+        return dict(zip(keys, row, strict=True)) if row is not None else None
 
     def find(self, name: str, **values: Any) -> list[dict]:
         es = self.entity_set(name)
@@ -446,7 +459,7 @@ class Store:
             row[es.key] = str(uuid.uuid4())
         self._check_unique(es, row, None)
         self._stamp(es, row, creating=True, now=now)
-        self._write(self.tables[name].insert().values(row))
+        self._write(self.tables[name].insert(), row)
         return self.get(name, row[es.key])
 
     def insert_many(self, name: str, rows: Iterable[Mapping[str, Any]], *, now: dt.datetime | None = None) -> int:
@@ -487,8 +500,12 @@ class Store:
                 raise ValidationError(f"The required field '{f.name}' cannot be cleared.", f.name)
         self._check_unique(es, row, key)
         self._stamp(es, row, creating=False, now=now)
-        table = self.tables[name]
-        self._write(table.update().where(table.c[es.key] == key).values(row))
+        statement = self._update_statements.get(name)
+        if statement is None:
+            table = self.tables[name]
+            statement = table.update().where(table.c[es.key] == sa.bindparam("_store_key"))
+            self._update_statements[name] = statement
+        self._write(statement, {**row, "_store_key": key})
         return self.get(name, key)
 
     def delete(self, name: str, key: Any) -> None:
@@ -521,9 +538,12 @@ class Store:
                     f"A record with matching key values already exists in '{es.name}' ({described}).", alt[0]
                 )
 
-    def _write(self, statement: sa.Executable) -> sa.CursorResult:
+    def _write(self, statement: sa.Executable, params: Mapping[str, Any] | None = None) -> sa.CursorResult:
+        if self._atomic:
+            # Inside a transaction already: one statement is atomic by itself, no savepoint needed.
+            return self.conn.execute(statement, params)
         with self.transaction():
-            return self.conn.execute(statement)
+            return self.conn.execute(statement, params)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
