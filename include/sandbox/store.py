@@ -125,6 +125,25 @@ def is_guid(value: Any) -> bool:
     return isinstance(value, str) and bool(_GUID.match(value))
 
 
+_CANONICAL_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_CANONICAL_DATETIME = {
+    "milliseconds": re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"),
+    "seconds": re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"),
+}
+
+
+def _is_canonical_datetime(value: str, precision: str) -> bool:
+    """True for a UTC time already written as :func:`format_datetime` writes it."""
+    pattern = _CANONICAL_DATETIME.get(precision)
+    if pattern is None or not pattern.match(value):
+        return False
+    try:
+        dt.datetime.fromisoformat(value[:-1])  # the shape is right; is the date real?
+    except ValueError:
+        return False
+    return True
+
+
 def coerce(f: Field, value: Any, datetime_precision: str = "milliseconds") -> Any:
     """Convert a JSON value to the field's Python type, or raise :class:`ValidationError`."""
     if value is None:
@@ -151,12 +170,14 @@ def coerce(f: Field, value: Any, datetime_precision: str = "milliseconds") -> An
             if not isinstance(value, bool):
                 raise TypeError
         elif f.type == "datetime":
-            value = format_datetime(
-                value if isinstance(value, dt.datetime) else parse_datetime(value), datetime_precision
-            )
+            # Already canonical (bulk loads, values read back from the store): keep as it is.
+            if not (isinstance(value, str) and _is_canonical_datetime(value, datetime_precision)):
+                value = format_datetime(
+                    value if isinstance(value, dt.datetime) else parse_datetime(value), datetime_precision
+                )
         elif f.type == "date":
             value = (value if isinstance(value, dt.date) else dt.date.fromisoformat(value)).isoformat()
-        elif f.type == "guid":
+        elif f.type == "guid" and not (isinstance(value, str) and _CANONICAL_GUID.match(value)):
             value = str(uuid.UUID(str(value)))
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"The value {value!r} is not a valid {f.type} for the field '{f.name}'.", f.name) from exc
@@ -436,10 +457,11 @@ class Store:
         return out
 
     def _stamp(self, es: EntitySet, values: dict, *, creating: bool, now: dt.datetime | str | None) -> None:
-        # Bulk loads pass a row's own modified time, already a canonical string.
+        # Bulk loads pass a row's own modified time, usually a canonical string already.
         if isinstance(now, str):
-            now = parse_datetime(now)
-        now = format_datetime(now or utcnow(), self.datetime_precision)
+            now = now if _is_canonical_datetime(now, self.datetime_precision) else parse_datetime(now)
+        if not isinstance(now, str):
+            now = format_datetime(now or utcnow(), self.datetime_precision)
         if es.modified_field:
             values[es.modified_field] = now
         if creating and es.created_field:
@@ -465,11 +487,17 @@ class Store:
     def insert_many(self, name: str, rows: Iterable[Mapping[str, Any]], *, now: dt.datetime | None = None) -> int:
         """Bulk load trusted rows (seeding and generated data sets); skips per-row checks."""
         es = self.entity_set(name)
-        table = self.tables[name]
         defaults = [f for f in es.fields if f.default is not None]
+        # Plain DB-API executemany with positional rows: SQLAlchemy's per-row parameter processing
+        # would cost more than SQLite's insert itself. Rows may differ in keys; absent ones are NULL.
+        columns = [f.name for f in es.fields] + [VERSION_COLUMN]
+        sql = 'INSERT INTO "{}" ({}) VALUES ({})'.format(
+            name, ", ".join(f'"{c}"' for c in columns), ", ".join("?" * len(columns))
+        )
         done = 0
-        batch: list[dict] = []
+        batch: list[tuple] = []
         with self.transaction():
+            cursor = self.conn.connection.driver_connection.cursor()
             for values in rows:
                 row = {k: coerce(es.by_name[k], v, self.datetime_precision) for k, v in values.items()}
                 for f in defaults:
@@ -477,13 +505,13 @@ class Store:
                         row[f.name] = f.default() if callable(f.default) else f.default
                 row.setdefault(es.key, str(uuid.uuid4()))
                 self._stamp(es, row, creating=True, now=now or row.get(es.modified_field or "") or None)
-                batch.append(row)
+                batch.append(tuple(row.get(c) for c in columns))
                 if len(batch) == 5000:
-                    self.conn.execute(table.insert(), batch)
+                    cursor.executemany(sql, batch)
                     done += len(batch)
                     batch = []
             if batch:
-                self.conn.execute(table.insert(), batch)
+                cursor.executemany(sql, batch)
                 done += len(batch)
         return done
 
