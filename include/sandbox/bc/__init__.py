@@ -1,13 +1,91 @@
-"""Placeholder: replaced by the real emulator."""
+"""Business Central emulator: API v2.0 and published OData V4 web services over a demo company.
 
-from fastapi import FastAPI
+URLs, as on the real service (``{tenant}`` is the sandbox tenant id, ``{env}`` its environment)::
 
+    /v2.0/{tenant}/{env}/api/v2.0/companies({id})/items?$filter=lastModifiedDateTime gt 2025-01-01T00:00:00Z
+    /v2.0/{tenant}/{env}/api/v2.0/$batch
+    /v2.0/{tenant}/{env}/ODataV4/Company('CRONUS%20International%20Ltd.')/Resources('LIFT')
+
+Web services are keyed by their page's primary key: ``Resources('LIFT')``, ``ItemCard('1896-S')``,
+``CustomerPriceGroups('RETAIL')``, ``CustomerCard('10000')``, ``Vendors('10000')`` and
+``SalesPrices(Item_No='1896-S',Sales_Type='Customer Price Group',Sales_Code='RETAIL',
+Starting_Date=2025-01-01,Currency_Code='',Variant_Code='',Unit_of_Measure_Code='PCS',Minimum_Quantity=0)``.
+Every record also carries its ``SystemId`` for ``$filter``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from include.sandbox.bc import errors, tables
+from include.sandbox.bc import generate as generator
+from include.sandbox.bc import seed as seeding
+from include.sandbox.bc.app import BusinessCentralApp
+from include.sandbox.bc.engine import Engine
+from include.sandbox.config import SandboxConfig
 from include.sandbox.control import Controls, SandboxMiddleware
 from include.sandbox.emulator import Emulator
+from include.sandbox.store import Store
+from include.sandbox.tokens import TokenAuthority
 
-GENERATORS: frozenset[str] = frozenset()
+GENERATORS: frozenset[str] = frozenset(generator.GENERATORS)
 
 
-def create_emulator(config, authority, *, seed="demo", generate=None) -> Emulator:
-    controls = Controls(name="bc", authority=authority)
-    return Emulator("bc", SandboxMiddleware(FastAPI(), controls), controls)
+def _schema_fingerprint() -> str:
+    described = [
+        [es.name, [[f.name, f.type, f.max_length] for f in es.fields], es.alternate_keys] for es in tables.TABLES
+    ]
+    return hashlib.sha256(json.dumps(described).encode()).hexdigest()
+
+
+def open_store(config: SandboxConfig) -> Store:
+    """The store in ``state_dir/bc.sqlite``; a file written by another version of the tables is replaced."""
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    path = config.state_dir / "bc.sqlite"
+    marker = config.state_dir / "bc.schema"
+    fingerprint = _schema_fingerprint()
+    if path.exists() and (not marker.exists() or marker.read_text().strip() != fingerprint):
+        for stale in config.state_dir.glob("bc.sqlite*"):
+            stale.unlink()
+    store = Store(tables.TABLES, path, datetime_precision="milliseconds")
+    marker.write_text(fingerprint + "\n")
+    return store
+
+
+def has_data(store: Store) -> bool:
+    return any(store.count(es.name) for es in tables.TABLES)
+
+
+def create_emulator(
+    config: SandboxConfig, authority: TokenAuthority, *, seed: str = "demo", generate: dict[str, int] | None = None
+) -> Emulator:
+    """The BC emulator over ``state_dir/bc.sqlite``; data already there is kept (``on_reset`` reloads).
+
+    :param seed: ``demo`` (the CRONUS-like company) or ``empty`` (the company with its number series).
+    :param generate: extra records per kind of :data:`GENERATORS`; other kinds are ignored.
+    """
+    counts = {kind: n for kind, n in (generate or {}).items() if kind in GENERATORS}
+    store = open_store(config)
+
+    def load() -> None:
+        seeding.load(store, seed)
+        generator.generate(store, counts)
+
+    if not has_data(store):
+        load()
+    engine = Engine(config, store, authority)
+
+    def on_reset() -> None:
+        store.reset()
+        load()
+
+    controls = Controls(
+        name="business_central",
+        entity_of=engine.entity_of,
+        fault_response=errors.fault_response,
+        on_reset=on_reset,
+        authority=authority,
+    )
+    engine.controls = controls
+    return Emulator("business_central", SandboxMiddleware(BusinessCentralApp(engine), controls), controls, store)

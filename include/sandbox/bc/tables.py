@@ -1,0 +1,580 @@
+"""The Business Central tables the emulator keeps, with BC's own field names.
+
+Column names are the field names as BC's OData web services spell them (``No``, ``Unit_Price``,
+``Base_Unit_of_Measure``). The API v2.0 entity sets and the published web services are views over
+these tables (see :mod:`include.sandbox.bc.views`): one record, two shapes, as in BC.
+
+Every column has a non-null default, because BC never returns null: blank text is ``""``, a blank
+date ``0001-01-01``, a blank GUID all zeros.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+
+from include.sandbox.store import EntitySet, Field
+
+EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
+BLANK_DATE = "0001-01-01"
+# Fixed namespace: record ids are uuid5(namespace, "<table>/<key>"), the same on every run.
+NAMESPACE = uuid.UUID("0b6f4c1e-5d2a-4c3b-9e8f-7a6b5c4d3e2f")
+_NAMESPACE_BYTES = NAMESPACE.bytes
+
+
+def record_id(table: str, key: str) -> str:
+    """The deterministic SystemId of a seeded or generated record: uuid5(NAMESPACE, "<table>/<key>")."""
+    # Same value as uuid.uuid5, built without the uuid module's per-call checks (bulk loads call it a lot).
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{table}/{key}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def text(name: str, length: int, default: str = "", **kw) -> Field:
+    return Field(name, "string", max_length=length, default=default, **kw)
+
+
+def option(name: str, options: tuple[str, ...], default: str | None = None) -> Field:
+    return Field(name, "string", options=options, default=options[0] if default is None else default)
+
+
+def decimal(name: str, default: float = 0.0, **kw) -> Field:
+    return Field(name, "decimal", default=default, **kw)
+
+
+def integer(name: str, **kw) -> Field:
+    return Field(name, "int", default=0, **kw)
+
+
+def boolean(name: str) -> Field:
+    return Field(name, "bool", default=False)
+
+
+def guid(name: str) -> Field:
+    return Field(name, "guid", default=EMPTY_GUID)
+
+
+def date(name: str) -> Field:
+    return Field(name, "date", default=BLANK_DATE)
+
+
+def system_fields() -> tuple[Field, ...]:
+    return (
+        Field("SystemId", "guid"),
+        Field("SystemCreatedAt", "datetime"),
+        Field("SystemModifiedAt", "datetime"),
+    )
+
+
+def table(name: str, *fields: Field, unique: tuple[tuple[str, ...], ...] = (), indexes: tuple[str, ...] = ()):
+    return EntitySet(
+        name,
+        key="SystemId",
+        fields=(*system_fields(), *fields),
+        alternate_keys=unique,
+        modified_field="SystemModifiedAt",
+        created_field="SystemCreatedAt",
+        indexes=indexes,
+    )
+
+
+ITEM_TYPES = ("Inventory", "Service", "Non-Inventory")
+RESOURCE_TYPES = ("Person", "Machine")
+CUSTOMER_BLOCKED = (" ", "Ship", "Invoice", "All")
+VENDOR_BLOCKED = (" ", "Payment", "All")
+CONTACT_TYPES = ("Company", "Person")
+SALES_TYPES = ("Customer", "Customer Price Group", "All Customers", "Campaign")
+LINE_TYPES = ("Comment", "Account", "Item", "Resource", "Value", "Fixed Asset", "Charge")
+DOCUMENT_TYPES = ("Quote", "Order", "Invoice")
+INVOICE_STATUS = (" ", "Draft", "In Review", "Open", "Paid", "Canceled", "Corrective")
+ORDER_STATUS = ("Draft", "In Review", "Open")
+QUOTE_STATUS = ("Draft", "Sent", "Accepted", "Expired ")
+DOCUMENT_STATUS = tuple(dict.fromkeys((*INVOICE_STATUS, *ORDER_STATUS, *QUOTE_STATUS)))
+ACCOUNT_CATEGORIES = (" ", "Assets", "Liabilities", "Equity", "Income", "Cost of Goods Sold", "Expense")
+ACCOUNT_TYPES = ("Posting", "Heading", "Total", "Begin-Total", "End-Total")
+
+
+def address(prefix: str = "") -> tuple[Field, ...]:
+    return (
+        text(f"{prefix}Address", 100),
+        text(f"{prefix}Address_2", 50),
+        text(f"{prefix}City", 30),
+        text(f"{prefix}County", 30),
+        text(f"{prefix}Country_Region_Code", 10),
+        text(f"{prefix}Post_Code", 20),
+    )
+
+
+UNIT_OF_MEASURE = table(
+    "UnitOfMeasure",
+    text("Code", 10, required=True),
+    text("Description", 50),
+    text("International_Standard_Code", 10),
+    text("Symbol", 10),
+    unique=(("Code",),),
+)
+
+ITEM_CATEGORY = table(
+    "ItemCategory",
+    text("Code", 20, required=True),
+    text("Description", 100),
+    text("Parent_Category", 20),
+    unique=(("Code",),),
+)
+
+TAX_GROUP = table(
+    "TaxGroup",
+    text("Code", 20, required=True),
+    text("Description", 100),
+    option("Tax_Type", ("Sales Tax", "VAT")),
+    # The rate lines of this group get on a taxable customer (BC keeps it in Tax Detail).
+    decimal("Tax_Percent", minimum=0, maximum=100),
+    unique=(("Code",),),
+)
+
+PAYMENT_TERMS = table(
+    "PaymentTerms",
+    text("Code", 10, required=True),
+    text("Description", 100),
+    # A BC date formula reduced to whole days ("30D") or months ("1M").
+    text("Due_Date_Calculation", 32),
+    text("Discount_Date_Calculation", 32),
+    decimal("Discount_Percent", minimum=0, maximum=100),
+    boolean("Calc_Pmt_Disc_on_Cr_Memos"),
+    unique=(("Code",),),
+)
+
+SHIPMENT_METHOD = table(
+    "ShipmentMethod",
+    text("Code", 10, required=True),
+    text("Description", 100),
+    unique=(("Code",),),
+)
+
+CURRENCY = table(
+    "Currency",
+    text("Code", 10, required=True),
+    text("Description", 30),
+    text("Symbol", 10),
+    text("ISO_Code", 3),
+    text("Amount_Decimal_Places", 5, default="2:2"),
+    decimal("Amount_Rounding_Precision", default=0.01),
+    # Local currency per unit of this currency (BC keeps it in Currency Exchange Rate).
+    decimal("Exchange_Rate", default=1.0),
+    unique=(("Code",),),
+)
+
+SALESPERSON = table(
+    "SalespersonPurchaser",
+    text("Code", 20, required=True),
+    text("Name", 50),
+    text("E_Mail", 80),
+    text("E_Mail_2", 80),
+    text("Phone_No", 30),
+    text("Job_Title", 30),
+    decimal("Commission_Percent", minimum=0, maximum=100),
+    boolean("Privacy_Blocked"),
+    boolean("Blocked"),
+    unique=(("Code",),),
+)
+
+VENDOR = table(
+    "Vendor",
+    text("No", 20, required=True),
+    text("Name", 100),
+    *address(),
+    text("Phone_No", 30),
+    text("E_Mail", 80),
+    text("Home_Page", 80),
+    text("VAT_Registration_No", 20),
+    text("Currency_Code", 10),
+    guid("Currency_Id"),
+    text("Payment_Terms_Code", 10),
+    guid("Payment_Terms_Id"),
+    text("IRS_1099_Code", 10),
+    boolean("Tax_Liable"),
+    option("Blocked", VENDOR_BLOCKED),
+    unique=(("No",),),
+)
+
+CUSTOMER = table(
+    "Customer",
+    text("No", 20, required=True),
+    text("Name", 100),
+    option("Contact_Type", CONTACT_TYPES),
+    *address(),
+    text("Phone_No", 30),
+    text("E_Mail", 80),
+    text("Home_Page", 80),
+    text("Salesperson_Code", 20),
+    decimal("Credit_Limit_LCY"),
+    boolean("Tax_Liable"),
+    text("Tax_Area_Code", 20),
+    guid("Tax_Area_Id"),
+    text("VAT_Registration_No", 20),
+    text("Currency_Code", 10),
+    guid("Currency_Id"),
+    text("Payment_Terms_Code", 10),
+    guid("Payment_Terms_Id"),
+    text("Shipment_Method_Code", 10),
+    guid("Shipment_Method_Id"),
+    text("Payment_Method_Code", 10),
+    guid("Payment_Method_Id"),
+    text("Customer_Price_Group", 10),
+    option("Blocked", CUSTOMER_BLOCKED),
+    unique=(("No",),),
+    indexes=("Salesperson_Code",),
+)
+
+ITEM = table(
+    "Item",
+    text("No", 20, required=True),
+    text("Description", 100),
+    text("Description_2", 50),
+    option("Type", ITEM_TYPES),
+    text("Item_Category_Code", 20),
+    guid("Item_Category_Id"),
+    boolean("Blocked"),
+    text("GTIN", 14),
+    decimal("Inventory"),
+    decimal("Unit_Price", minimum=0),
+    boolean("Price_Includes_VAT"),
+    decimal("Unit_Cost", minimum=0),
+    text("Tax_Group_Code", 20),
+    guid("Tax_Group_Id"),
+    text("Base_Unit_of_Measure", 10),
+    guid("Unit_of_Measure_Id"),
+    text("Gen_Prod_Posting_Group", 20),
+    guid("Gen_Prod_Posting_Group_Id"),
+    text("Inventory_Posting_Group", 20),
+    guid("Inventory_Posting_Group_Id"),
+    text("Vendor_No", 20),
+    text("Vendor_Item_No", 50),
+    decimal("Unit_Volume", minimum=0),
+    decimal("Gross_Weight", minimum=0),
+    decimal("Net_Weight", minimum=0),
+    unique=(("No",),),
+)
+
+RESOURCE = table(
+    "Resource",
+    text("No", 20, required=True),
+    text("Name", 100),
+    text("Search_Name", 100),
+    option("Type", RESOURCE_TYPES),
+    text("Base_Unit_of_Measure", 10),
+    text("Resource_Group_No", 20),
+    text("Job_Title", 30),
+    decimal("Direct_Unit_Cost", minimum=0),
+    decimal("Unit_Cost", minimum=0),
+    decimal("Unit_Price", minimum=0),
+    # A FlowField in BC (sum of capacity entries); kept as a value here.
+    decimal("Capacity"),
+    text("Gen_Prod_Posting_Group", 20),
+    text("Tax_Group_Code", 20),
+    text("Vendor_No", 20),
+    boolean("Blocked"),
+    boolean("Privacy_Blocked"),
+    unique=(("No",),),
+)
+
+CUSTOMER_PRICE_GROUP = table(
+    "CustomerPriceGroup",
+    text("Code", 10, required=True),
+    text("Description", 100),
+    boolean("Price_Includes_VAT"),
+    boolean("Allow_Invoice_Disc"),
+    boolean("Allow_Line_Disc"),
+    text("VAT_Bus_Posting_Gr_Price", 20),
+    unique=(("Code",),),
+)
+
+SALES_PRICE_KEY = (
+    "Item_No",
+    "Sales_Type",
+    "Sales_Code",
+    "Starting_Date",
+    "Currency_Code",
+    "Variant_Code",
+    "Unit_of_Measure_Code",
+    "Minimum_Quantity",
+)
+
+SALES_PRICE = table(
+    "SalesPrice",
+    text("Item_No", 20, required=True),
+    option("Sales_Type", SALES_TYPES),
+    text("Sales_Code", 20),
+    date("Starting_Date"),
+    text("Currency_Code", 10),
+    text("Variant_Code", 10),
+    text("Unit_of_Measure_Code", 10),
+    decimal("Minimum_Quantity", minimum=0),
+    date("Ending_Date"),
+    decimal("Unit_Price", minimum=0),
+    boolean("Price_Includes_VAT"),
+    boolean("Allow_Invoice_Disc"),
+    boolean("Allow_Line_Disc"),
+    unique=(SALES_PRICE_KEY,),
+    indexes=("Sales_Code",),
+)
+
+GL_ACCOUNT = table(
+    "GLAccount",
+    text("No", 20, required=True),
+    text("Name", 100),
+    option("Account_Type", ACCOUNT_TYPES),
+    option("Account_Category", ACCOUNT_CATEGORIES),
+    text("Account_Subcategory", 80),
+    boolean("Direct_Posting"),
+    boolean("Blocked"),
+    text("Tax_Group_Code", 20),
+    unique=(("No",),),
+)
+
+NO_SERIES = table(
+    "NoSeries",
+    text("Code", 20, required=True),
+    text("Description", 100),
+    text("Last_No_Used", 20),
+    unique=(("Code",),),
+)
+
+# One table for quotes, orders and invoices, draft and posted, like the API's aggregate buffers.
+SALES_HEADER = table(
+    "SalesHeader",
+    option("Document_Type", DOCUMENT_TYPES),
+    text("No", 20, required=True),
+    boolean("Posted"),
+    option("Status", DOCUMENT_STATUS, default="Draft"),
+    text("External_Document_No", 35),
+    text("Your_Reference", 35),
+    date("Document_Date"),
+    date("Posting_Date"),
+    date("Due_Date"),
+    date("Requested_Delivery_Date"),
+    date("Valid_Until_Date"),
+    date("Sent_Date"),
+    date("Accepted_Date"),
+    date("Shipment_Date"),
+    guid("Sell_to_Customer_Id"),
+    text("Sell_to_Customer_No", 20),
+    text("Sell_to_Customer_Name", 100),
+    text("Sell_to_Contact", 100),
+    *address("Sell_to_"),
+    guid("Bill_to_Customer_Id"),
+    text("Bill_to_Customer_No", 20),
+    text("Bill_to_Name", 100),
+    *address("Bill_to_"),
+    text("Ship_to_Code", 10),
+    text("Ship_to_Name", 100),
+    text("Ship_to_Contact", 100),
+    *address("Ship_to_"),
+    text("Phone_No", 30),
+    text("E_Mail", 80),
+    text("Currency_Code", 10),
+    guid("Currency_Id"),
+    # Document currency per unit of local currency, as BC stores it (0 for local currency).
+    decimal("Currency_Factor"),
+    text("Payment_Terms_Code", 10),
+    guid("Payment_Terms_Id"),
+    text("Shipment_Method_Code", 10),
+    guid("Shipment_Method_Id"),
+    text("Salesperson_Code", 20),
+    text("Shortcut_Dimension_1_Code", 20),
+    text("Shortcut_Dimension_2_Code", 20),
+    guid("Order_Id"),
+    text("Order_No", 20),
+    guid("Quote_Id"),
+    text("Quote_No", 20),
+    boolean("Prices_Including_VAT"),
+    boolean("Partial_Shipping"),
+    boolean("Fully_Shipped"),
+    boolean("Discount_Applied_Before_Tax"),
+    decimal("Invoice_Discount_Amount", minimum=0),
+    decimal("Amount"),
+    decimal("Total_Tax_Amount"),
+    decimal("Amount_Including_VAT"),
+    decimal("Remaining_Amount"),
+    unique=(("Document_Type", "No"),),
+    indexes=("Document_Type", "Bill_to_Customer_No", "Sell_to_Customer_No"),
+)
+
+SALES_LINE = table(
+    "SalesLine",
+    guid("Document_Id"),
+    option("Document_Type", DOCUMENT_TYPES),
+    text("Document_No", 20),
+    integer("Line_No"),
+    option("Type", LINE_TYPES, default="Item"),
+    text("No", 20),
+    guid("Item_Id"),
+    guid("Account_Id"),
+    guid("Item_Variant_Id"),
+    text("Description", 100),
+    text("Description_2", 50),
+    text("Unit_of_Measure_Code", 10),
+    guid("Unit_of_Measure_Id"),
+    decimal("Quantity"),
+    decimal("Unit_Price"),
+    decimal("Line_Discount_Amount"),
+    decimal("Line_Discount_Percent", minimum=0, maximum=100),
+    decimal("Line_Amount"),
+    text("Tax_Group_Code", 20),
+    decimal("VAT_Percent"),
+    decimal("Total_Tax_Amount"),
+    decimal("Amount_Including_VAT"),
+    decimal("Inv_Discount_Amount"),
+    decimal("Net_Amount"),
+    decimal("Net_Tax_Amount"),
+    decimal("Net_Amount_Including_VAT"),
+    date("Shipment_Date"),
+    decimal("Quantity_Shipped"),
+    decimal("Quantity_Invoiced"),
+    decimal("Qty_to_Invoice"),
+    decimal("Qty_to_Ship"),
+    indexes=("Document_Id",),
+)
+
+TABLES: tuple[EntitySet, ...] = (
+    UNIT_OF_MEASURE,
+    ITEM_CATEGORY,
+    TAX_GROUP,
+    PAYMENT_TERMS,
+    SHIPMENT_METHOD,
+    CURRENCY,
+    SALESPERSON,
+    VENDOR,
+    CUSTOMER,
+    ITEM,
+    RESOURCE,
+    CUSTOMER_PRICE_GROUP,
+    SALES_PRICE,
+    GL_ACCOUNT,
+    NO_SERIES,
+    SALES_HEADER,
+    SALES_LINE,
+)
+
+BY_NAME: dict[str, EntitySet] = {t.name: t for t in TABLES}
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A code field that refers to another table, with the GUID field BC keeps beside it.
+
+    Writing either one sets the other; a code that names no record is rejected as BC's table
+    relation check does. ``table=None`` means the related table is not emulated: any code is
+    accepted and its id is derived from the code.
+    """
+
+    code: str
+    id: str | None
+    table: str | None
+    target_code: str = "Code"
+    caption: str = ""
+
+
+RELATIONS: dict[str, tuple[Relation, ...]] = {
+    "Item": (
+        Relation("Base_Unit_of_Measure", "Unit_of_Measure_Id", "UnitOfMeasure", caption="Base Unit of Measure"),
+        Relation("Item_Category_Code", "Item_Category_Id", "ItemCategory", caption="Item Category Code"),
+        Relation("Tax_Group_Code", "Tax_Group_Id", "TaxGroup", caption="Tax Group Code"),
+        Relation("Gen_Prod_Posting_Group", "Gen_Prod_Posting_Group_Id", None),
+        Relation("Inventory_Posting_Group", "Inventory_Posting_Group_Id", None),
+        Relation("Vendor_No", None, "Vendor", target_code="No", caption="Vendor No."),
+    ),
+    "Resource": (
+        Relation("Base_Unit_of_Measure", None, "UnitOfMeasure", caption="Base Unit of Measure"),
+        Relation("Tax_Group_Code", None, "TaxGroup", caption="Tax Group Code"),
+        Relation("Vendor_No", None, "Vendor", target_code="No", caption="Vendor No."),
+    ),
+    "Customer": (
+        Relation("Currency_Code", "Currency_Id", "Currency", caption="Currency Code"),
+        Relation("Payment_Terms_Code", "Payment_Terms_Id", "PaymentTerms", caption="Payment Terms Code"),
+        Relation("Shipment_Method_Code", "Shipment_Method_Id", "ShipmentMethod", caption="Shipment Method Code"),
+        Relation("Payment_Method_Code", "Payment_Method_Id", None),
+        Relation("Tax_Area_Code", "Tax_Area_Id", None),
+        Relation("Salesperson_Code", None, "SalespersonPurchaser", caption="Salesperson Code"),
+        Relation("Customer_Price_Group", None, "CustomerPriceGroup", caption="Customer Price Group"),
+    ),
+    "Vendor": (
+        Relation("Currency_Code", "Currency_Id", "Currency", caption="Currency Code"),
+        Relation("Payment_Terms_Code", "Payment_Terms_Id", "PaymentTerms", caption="Payment Terms Code"),
+    ),
+    "SalesHeader": (
+        Relation("Currency_Code", "Currency_Id", "Currency", caption="Currency Code"),
+        Relation("Payment_Terms_Code", "Payment_Terms_Id", "PaymentTerms", caption="Payment Terms Code"),
+        Relation("Shipment_Method_Code", "Shipment_Method_Id", "ShipmentMethod", caption="Shipment Method Code"),
+        Relation("Salesperson_Code", None, "SalespersonPurchaser", caption="Salesperson Code"),
+    ),
+    "SalesLine": (
+        Relation("Unit_of_Measure_Code", "Unit_of_Measure_Id", "UnitOfMeasure", caption="Unit of Measure Code"),
+        Relation("Tax_Group_Code", None, "TaxGroup", caption="Tax Group Code"),
+    ),
+    "SalesPrice": (
+        Relation("Item_No", None, "Item", target_code="No", caption="Item No."),
+        Relation("Currency_Code", None, "Currency", caption="Currency Code"),
+        Relation("Unit_of_Measure_Code", None, "UnitOfMeasure", caption="Unit of Measure Code"),
+    ),
+}
+
+CAPTIONS = {
+    "UnitOfMeasure": "Unit of Measure",
+    "ItemCategory": "Item Category",
+    "TaxGroup": "Tax Group",
+    "PaymentTerms": "Payment Terms",
+    "ShipmentMethod": "Shipment Method",
+    "SalespersonPurchaser": "Salesperson/Purchaser",
+    "CustomerPriceGroup": "Customer Price Group",
+    "SalesPrice": "Sales Price",
+    "GLAccount": "G/L Account",
+    "NoSeries": "No. Series",
+    "SalesHeader": "Sales Header",
+    "SalesLine": "Sales Line",
+}
+
+
+def caption(table_name: str) -> str:
+    """The table's caption as BC names it in messages ("Unit of Measure")."""
+    return CAPTIONS.get(table_name, table_name)
+
+
+def field_caption(column: str) -> str:
+    """``Base_Unit_of_Measure`` -> ``Base Unit of Measure``; ``No`` -> ``No.``."""
+    words = column.split("_")
+    return " ".join(w + "." if w == "No" else w for w in words)
+
+
+_TEXT_NUMBERS = {"Phone_No", "VAT_Registration_No", "Vendor_Item_No"}
+_CODE_COLUMNS = {
+    "Code",
+    "No",
+    "Base_Unit_of_Measure",
+    "Customer_Price_Group",
+    "Gen_Prod_Posting_Group",
+    "Inventory_Posting_Group",
+    "Parent_Category",
+    "Last_No_Used",
+    "VAT_Bus_Posting_Gr_Price",
+    "GTIN",
+}
+
+
+def is_code(column: str) -> bool:
+    """BC's Code fields are stored in upper case whatever the client sends ("pcs" -> "PCS")."""
+    if column in _CODE_COLUMNS:
+        return True
+    return (column.endswith("_Code") or column.endswith("_No")) and column not in _TEXT_NUMBERS
+
+
+def complete(table_name: str, row: dict) -> dict:
+    """Fill every column the row lacks with its default (bulk loads skip the store's defaults)."""
+    es = BY_NAME[table_name]
+    for f in es.fields:
+        if f.name not in row and f.default is not None:
+            row[f.name] = f.default() if callable(f.default) else f.default
+    return row
