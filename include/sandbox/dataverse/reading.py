@@ -240,13 +240,14 @@ class Reader:
 
     def count(self, table: Table, params: list[tuple[str, str]]) -> int:
         options = dict(params)
+        es = self.store.sets[table.entity_set]
+        t = self.store.tables[table.entity_set]
         try:
-            page = self.store.page(
-                table.entity_set, odata_filter=options.get("$filter") or None, page_size=0, count=True
-            )
+            conditions = [self.store.where(es, options["$filter"])] if options.get("$filter") else []
         except QueryError as exc:
             raise odata_error(exc.message) from None
-        return min(page.count or 0, MAX_PAGE_SIZE)
+        total = self.store.conn_scalar(sa.select(sa.func.count()).select_from(t).where(*conditions))
+        return min(total or 0, MAX_PAGE_SIZE)
 
     def _context(self, table: Table, select: list[str] | None, entity: bool = False) -> str:
         suffix = f"({','.join(select)})" if select else ""

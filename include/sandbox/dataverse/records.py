@@ -9,8 +9,8 @@ Rules beyond single columns (all in :class:`Records`):
 - every row gets ``createdon``/``modifiedon`` (whole seconds), ``_createdby_value`` and
   ``_modifiedby_value`` (the calling user) and a new ``versionnumber`` (its ETag) per change;
   user-owned rows get ``_ownerid_value`` (default: the caller) and ``_owningbusinessunit_value``;
-- tables with a currency default ``transactioncurrencyid`` to the organization's base currency
-  and copy the currency's ``exchangerate``;
+- tables with money columns default ``transactioncurrencyid`` to the organization's base currency
+  (lines: to their header's currency) and copy the currency's ``exchangerate``;
 - a unit group (uomschedule) creates its base unit from ``baseuomname`` (default
   ``Primary Unit``): quantity 1, ``isschedulebaseuom`` true, ``baseuom`` itself.
   ``baseuomname`` can only be set on create; the base unit cannot be deleted and its quantity
@@ -584,7 +584,8 @@ class Records:
             handler(table, current, values, merged, ctx)
 
     def _currency(self, table: Table, current: dict | None, values: dict, merged: dict, ctx: Context) -> None:
-        if current is None and not values.get("_transactioncurrencyid_value"):
+        has_money = any(c.kind == "money" for c in table.columns)
+        if current is None and has_money and not values.get("_transactioncurrencyid_value"):
             parent_currency = None
             if table.parent:
                 column = table.by_name[table.parent]

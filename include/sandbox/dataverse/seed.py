@@ -55,7 +55,10 @@ def _stamp(minutes: int, created_by: str = SYSTEM_USER_ID) -> dict:
 
 
 def load(store: Store, config: SandboxConfig, seed: str) -> None:
-    """Load the ``demo`` or ``empty`` seed into an empty store."""
+    """Load the ``demo`` or ``empty`` seed into an empty store.
+
+    Rows of one ``insert_many`` call must all have the same keys (it is one executemany).
+    """
     store.insert_many(
         "businessunits",
         [{"businessunitid": BUSINESS_UNIT_ID, "name": "CRONUS", "isdisabled": False, **_stamp(0)}],
@@ -136,6 +139,9 @@ def _user(
         "islicensed": licensed,
         "isintegrationuser": False,
         "accessmode": access_mode,
+        "applicationid": None,
+        "azureactivedirectoryobjectid": None,
+        "title": None,
         "_businessunitid_value": BUSINESS_UNIT_ID,
         **_stamp(minutes),
     }

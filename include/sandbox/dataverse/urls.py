@@ -190,8 +190,14 @@ def paging_cookie(page: int, primary_id: str, first: str, last: str, position: s
         f'<cookie page="{page - 1}" position="{position}">'
         f'<{primary_id} last="{{{last.upper()}}}" first="{{{first.upper()}}}" /></cookie>'
     )
-    encoded_inner = quote(quote(inner, safe=""), safe="")
+    # Dataverse writes the escapes in lower case (%253ccookie...).
+    encoded_inner = _lower_escapes(quote(_lower_escapes(quote(inner, safe="")), safe=""))
     return f'<cookie pagenumber="{page}" pagingcookie="{encoded_inner}" istracking="False" />'
+
+
+def _lower_escapes(text: str) -> str:
+    parts = text.split("%")
+    return parts[0] + "".join("%" + p[:2].lower() + p[2:] for p in parts[1:])
 
 
 @dataclass
