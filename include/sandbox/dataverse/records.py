@@ -28,7 +28,8 @@ Rules beyond single columns (all in :class:`Records`):
   is sent; ``customerid`` fills the read-only ``_accountid_value``/``_contactid_value``; the
   price list's currency must match the document's. Rows outside their editable state (quote
   not Draft, order not Active, invoice Paid/Canceled, opportunity closed) are read-only except
-  for a state change back into it, and cannot be deleted; their lines cannot change either;
+  for state changes (a paid or canceled invoice only back to Active); closed quotes, orders and
+  invoices cannot be deleted, and the lines of a closed header cannot change;
 - lines (quote/order/invoice details) inherit the header's currency; an existing-product line
   needs ``productid`` and ``uomid``, the product must be Active and the unit must belong to
   its unit group; a write-in line (``isproductoverridden``) needs ``productdescription``;
@@ -540,7 +541,9 @@ class Records:
         new_state = values.get("statecode")
         if new_state is None and values.get("statuscode") is not None:
             new_state = table.status_state(values["statuscode"])
-        if changes or new_state not in table.editable_states:
+        # A closed row only changes state. Orders, quotes and opportunities may move between closed
+        # states (submitted -> invoiced); a paid or canceled invoice only goes back to active.
+        if changes or (table.logical == "invoice" and new_state not in table.editable_states):
             self._check_state_allows_change(table, current, "changed")
 
     def _check_state_allows_change(self, table: Table, current: dict, verb: str) -> None:

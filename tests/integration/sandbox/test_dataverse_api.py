@@ -434,6 +434,12 @@ def test_paid_invoice_is_read_only_until_reactivated(dv):
     assert dv.patch(f"invoices({invoice_id})", {"statecode": 0, "statuscode": 4}).status_code == 204
     assert dv.patch(f"invoices({invoice_id})", {"description": "now allowed"}).status_code == 204
 
+    order_id = dv.create("salesorders", {"name": "Order"})
+    assert dv.patch(f"salesorders({order_id})", {"statecode": 1, "statuscode": 3}).status_code == 204
+    assert dv.patch(f"salesorders({order_id})", {"name": "edited while submitted"}).status_code == 400
+    assert dv.patch(f"salesorders({order_id})", {"statecode": 4, "statuscode": 100003}).status_code == 204
+    assert dv.delete(f"salesorders({order_id})").status_code == 400
+
 
 def test_invoice_lines_need_an_active_product(dv):
     schedule, unit = unit_group(dv, "PCS")
