@@ -71,8 +71,14 @@ class Context:
     content_ids: dict[str, tuple[Table, str]] = field(default_factory=dict)
     # (entity set, id) known to exist, to spare repeated look-ups inside a batch.
     known: set[tuple[str, str]] = field(default_factory=set)
-    # Exchange rates read during this request.
+    # Exchange rates and alternate-key references resolved during this request.
     rates: dict[str, float | None] = field(default_factory=dict)
+    references: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def changed(self, table: Table) -> None:
+        """A row of ``table`` changed: alternate-key references to it may now differ."""
+        if self.references:
+            self.references = {k: v for k, v in self.references.items() if k[0] != table.entity_set}
 
 
 @dataclass
@@ -179,10 +185,13 @@ class Records:
             if not self.exists(table, parsed, ctx):
                 raise not_found(table.logical, parsed)
             return table, parsed
-        row = self.find(table, parsed)
-        if row is None:
-            raise not_found(table.logical, key)
-        return table, row[table.primary_id]
+        cache_key = (table.entity_set, key)
+        if cache_key not in ctx.references:
+            row = self.find(table, parsed)
+            if row is None:
+                raise not_found(table.logical, key)
+            ctx.references[cache_key] = row[table.primary_id]
+        return table, ctx.references[cache_key]
 
     # -- body parsing -----------------------------------------------------------------------------
 
@@ -437,6 +446,7 @@ class Records:
             if column.required and column.attribute in values and values[column.attribute] is None:
                 raise bad_request(f"The '{column.name}' column of {table.logical} is required and can't be cleared.")
         values["_modifiedby_value"] = ctx.user_id
+        ctx.changed(table)
         try:
             return self.store.update(table.entity_set, current[table.primary_id], values, trusted=True)
         except DuplicateKeyError as exc:
@@ -466,6 +476,7 @@ class Records:
             self._cascade(table, id, ctx)
             self.store.delete(table.entity_set, id)
         ctx.known.discard((table.entity_set, id))
+        ctx.changed(table)
 
     def _cascade(self, table: Table, id: str, ctx: Context) -> None:
         for child, column in self.references.get(table.logical, []):

@@ -474,7 +474,7 @@ class Service:
 
     def _changeset(self, changeset: wire.ChangeSet, ctx: Context) -> tuple[list[wire.Response], wire.Response | None]:
         responses: list[wire.Response] = []
-        known, content_ids = set(ctx.known), dict(ctx.content_ids)
+        known, content_ids, references = set(ctx.known), dict(ctx.content_ids), dict(ctx.references)
         try:
             with self.store.transaction():
                 for request in changeset.requests:
@@ -490,7 +490,8 @@ class Service:
                         raise _Rollback(response)
         except _Rollback as rollback:
             # The change set fails as a whole: its earlier changes are undone, and so are its references.
-            ctx.known, ctx.content_ids = known, content_ids
+            ctx.known, ctx.content_ids, ctx.references = known, content_ids, references
+            ctx.rates.clear()
             return responses, rollback.response
         return responses, None
 
