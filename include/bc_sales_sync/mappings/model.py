@@ -35,6 +35,7 @@ class Source:
     :param key: the property holding the record's stable id (``id`` / ``SystemId``).
     :param modified: the property holding the last-modified time.
     :param filter: an OData ``$filter`` always applied (BC's "table filter").
+    :param expand: navigation properties read with each record (e.g. an invoice's lines).
     """
 
     entity_set: str
@@ -42,6 +43,7 @@ class Source:
     modified: str = "lastModifiedDateTime"
     web_service: bool = False
     filter: str | None = None
+    expand: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,9 @@ class Mapping:
     :param lookups: the lookup frames and constants the transform needs, loaded once per run
         (see :mod:`include.bc_sales_sync.sync.lookups`).
     :param sync_only_coupled: update coupled records only; never create new ones.
+    :param couple_only: never write to Sales: records are only coupled to existing rows with the
+        same ``target.match_on`` values (e.g. salespeople to Sales users by e-mail); a record
+        without a match fails with a message saying so.
     :param interval_minutes: how often the job runs; ``inactivity_timeout_minutes`` as BC sets it.
     """
 
@@ -100,6 +105,7 @@ class Mapping:
     direction: Direction = Direction.TO_CRM
     conflict_policy: ConflictPolicy = ConflictPolicy.FAIL
     sync_only_coupled: bool = False
+    couple_only: bool = False
     dependencies: tuple[str, ...] = ()
     lookups: tuple[str, ...] = ()
     interval_minutes: int = 30

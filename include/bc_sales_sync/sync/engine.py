@@ -164,7 +164,7 @@ class SyncEngine:
         self.state = state
         self.options = options or RunOptions()
         self.transform = load_transform(mapping.transform)
-        self.lookups = Lookups(bc, dataverse, dry_run=self.options.dry_run, options=mapping.options)
+        self.lookups = Lookups(bc, dataverse, state=state, dry_run=self.options.dry_run, options=mapping.options)
         self._match_index: pd.DataFrame | None = None
 
     # -- the run --------------------------------------------------------------------------------
@@ -245,6 +245,7 @@ class SyncEngine:
             m.source.entity_set,
             filter=" and ".join(filters) or None,
             select=m.source_fields,
+            expand=list(m.source.expand) or None,
             page_size=self.options.page_size,
             web_service=m.source.web_service,
         ):
@@ -284,6 +285,8 @@ class SyncEngine:
         result = self._transform(frame)
         result = self._match_and_retransform(frame, result)
 
+        if m.couple_only:
+            return self._couple_only(frame, result, job_id, counts)
         if m.sync_only_coupled:
             uncoupled = frame.loc[~frame["existing"], "bc_id"]
             counts["skipped"] += len(uncoupled)
@@ -335,6 +338,50 @@ class SyncEngine:
                 log.warning("%s: record %s failed: %s", m.name, row.bc_id, row.message)
             if len(failures) > 5:
                 log.warning("%s: %d more records failed; see the sync errors.", m.name, len(failures) - 5)
+        return counts
+
+    def _couple_only(self, frame: pd.DataFrame, result: TransformResult, job_id: str, counts: Counter) -> Counter:
+        """Couple records to the Sales rows that matched; nothing is written to Sales."""
+        m = self.mapping
+        errors = result.errors.copy()
+        keys = "/".join(m.target.match_on)
+        unmatched = frame[~frame["existing"] & ~frame["bc_id"].isin(errors["bc_id"])]
+        if not unmatched.empty:
+            values = result.primary.rows.set_index("bc_id")
+            messages = [
+                f"No {m.target.entity_set} row in Sales has the same {keys} "
+                f"({', '.join(str(values.at[i, k]) if i in values.index and k in values else '?' for k in m.target.match_on)}); "
+                "create it in Sales (or correct the value in Business Central); the record is retried on the next run."
+                for i in unmatched["bc_id"]
+            ]
+            errors = pd.concat(
+                [errors, pd.DataFrame({"bc_id": unmatched["bc_id"].values, "field": keys, "message": messages})]
+            )
+        matched = frame[frame["existing"] & ~frame["bc_id"].isin(errors["bc_id"])]
+        newly = matched[matched["crm_id"].isna()]
+        counts["unchanged"] += len(matched) - len(newly)
+        if self.options.dry_run:
+            counts["modified"] += len(newly)
+            counts["failed"] += len(errors)
+            return counts
+        if not matched.empty:
+            self.state.record_success(
+                m.name,
+                job_id,
+                pd.DataFrame(
+                    {
+                        "bc_id": matched["bc_id"].values,
+                        "crm_id": matched["target_id"].values,
+                        "bc_modified_at": pd.to_datetime(matched[m.source.modified], utc=True).tolist(),
+                        "crm_modified_at": dt.datetime.now(dt.UTC),
+                    }
+                ),
+            )
+            counts["modified"] += len(newly)
+        if not errors.empty:
+            errors = errors.drop_duplicates("bc_id").assign(crm_id=None)
+            self.state.record_failure(m.name, job_id, errors[["bc_id", "crm_id", "field", "message"]])
+            counts["failed"] += len(errors)
         return counts
 
     def _transform(self, frame: pd.DataFrame) -> TransformResult:

@@ -2,7 +2,8 @@
 
 Each loader takes the run's :class:`Lookups` and returns a DataFrame or a value. Loaders that
 ensure something exists in Sales (the local currency, the default price list) create it only
-when the run may write.
+when the run may write. ``couplings:<MAPPING>`` gives another mapping's couplings (``bc_id``,
+``crm_id``, ``extra``), e.g. ``couplings:CUSTOMER`` to find the account of an invoice's customer.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from include.bc_sales_sync.transforms.units import UNIT_GROUP_COLUMNS, UNIT_GROU
 log = logging.getLogger(__name__)
 
 
+COUPLINGS_PREFIX = "couplings:"
+
+
 def odata_string(value: str) -> str:
     """A quoted OData string literal."""
     return "'" + value.replace("'", "''") + "'"
@@ -32,21 +36,32 @@ class LookupFailed(LookupError):
 class Lookups:
     """Loads lookups on first use and keeps them for the rest of the run."""
 
-    def __init__(self, bc, dataverse, *, dry_run: bool = False, options: dict[str, Any] | None = None):
+    def __init__(self, bc, dataverse, *, state=None, dry_run: bool = False, options: dict[str, Any] | None = None):
         self.bc = bc
         self.dataverse = dataverse
+        self.state = state
         self.dry_run = dry_run
         self.options = options or {}
         self._cache: dict[str, Any] = {}
 
     def get(self, name: str) -> Any:
         if name not in self._cache:
-            try:
-                loader = LOADERS[name]
-            except KeyError:
-                raise LookupFailed(f"Unknown lookup '{name}'; known: {', '.join(sorted(LOADERS))}.") from None
-            self._cache[name] = loader(self)
+            if name.startswith(COUPLINGS_PREFIX):
+                self._cache[name] = self.couplings(name[len(COUPLINGS_PREFIX) :])
+            else:
+                try:
+                    loader = LOADERS[name]
+                except KeyError:
+                    known = ", ".join([*sorted(LOADERS), f"{COUPLINGS_PREFIX}<MAPPING>"])
+                    raise LookupFailed(f"Unknown lookup '{name}'; known: {known}.") from None
+                self._cache[name] = loader(self)
         return self._cache[name]
+
+    def couplings(self, mapping: str) -> pd.DataFrame:
+        """The working couplings of another mapping (skipped and never-written ones left out)."""
+        frame = self.state.couplings(mapping)
+        frame = frame[frame["crm_id"].notna() & ~frame["skipped"].fillna(False).astype(bool)]
+        return frame[["bc_id", "crm_id", "extra"]].reset_index(drop=True)
 
     def frames_and_constants(self, names: tuple[str, ...]) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
         frames, constants = {}, {}
