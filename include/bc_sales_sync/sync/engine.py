@@ -173,7 +173,7 @@ class SyncEngine:
         m, opts = self.mapping, self.options
         started = dt.datetime.now(dt.UTC)
         holder = opts.run_id or f"manual@{started.isoformat()}"
-        with self.state.lock(m.name, holder):
+        with self.state.lock(m.name, holder) as lock:
             job_id = self.state.start_job(
                 m.name,
                 run_id=opts.run_id,
@@ -187,12 +187,10 @@ class SyncEngine:
             log.info("%s: %s%s.", m.name, window.describe(), " (dry run: nothing is written)" if opts.dry_run else "")
             newest: pd.Timestamp | None = None
             try:
-                seen: set[str] = set()
                 for chunk in self._chunks(window):
-                    chunk = chunk[~chunk["bc_id"].isin(seen)]
-                    seen.update(chunk["bc_id"])
                     if chunk.empty:
                         continue
+                    lock.refresh()  # a long run keeps the mapping
                     summary.pages += 1
                     summary.read += len(chunk)
                     modified = pd.to_datetime(chunk[m.source.modified], utc=True, errors="coerce").max()
@@ -222,21 +220,24 @@ class SyncEngine:
             message = ", ".join(f"{summary.counts.get(k, 0)} {k}" for k in COUNTERS)
             if opts.dry_run:
                 message = "Dry run (nothing written): would have " + message
-                summary.counts["skipped"] += 0
             self.state.finish_job(job_id, status=status, message=message)
             log.info("%s: done: %s.", m.name, message)
             return summary
 
     def _chunks(self, window: Window) -> Iterator[pd.DataFrame]:
-        """Failed records first (BC retries "failed, not skipped" couplings first), then the window."""
+        """Failed records first (BC retries "failed, not skipped" couplings first), then the window.
+
+        A retried record that is also in the window is not synced twice.
+        """
         m = self.mapping
         failed = self.state.failed_not_skipped(m.name)
-        ids = [i for i in failed["bc_id"].tolist() if i]
-        for start in range(0, len(ids), RETRY_FILTER_CHUNK):
-            part = ids[start : start + RETRY_FILTER_CHUNK]
-            filter_ = " or ".join(f"{m.source.key} eq {_id_literal(i)}" for i in part)
-            yield from self._read(filter_)
-        yield from self._read(window.odata_filter(m.source.modified))
+        retried = [i for i in failed["bc_id"].tolist() if i]
+        for start in range(0, len(retried), RETRY_FILTER_CHUNK):
+            part = retried[start : start + RETRY_FILTER_CHUNK]
+            yield from self._read(" or ".join(f"{m.source.key} eq {_id_literal(i)}" for i in part))
+        done = set(retried)
+        for chunk in self._read(window.odata_filter(m.source.modified)):
+            yield chunk[~chunk["bc_id"].isin(done)] if done else chunk
 
     def _read(self, window_filter: str | None) -> Iterator[pd.DataFrame]:
         m = self.mapping
