@@ -131,3 +131,10 @@ def test_unreachable_entra_is_transient(provider):
 
 def test_repr_hides_the_secret(provider):
     assert CLIENT_SECRET not in repr(provider())
+
+
+def test_masking_is_skipped_without_the_task_sdk(provider, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "airflow.sdk.log", None)  # importing it now raises ImportError
+    assert provider().get_token().startswith("fake-access-token-")
