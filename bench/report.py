@@ -80,6 +80,8 @@ def machine() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        # Other work on the machine slows the timings (not the request counts): keep it on record.
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
     }
 
 

@@ -21,8 +21,13 @@ from bench.report import Figure, within
 PAGE = 5000
 LIST_BUDGET_SECONDS = 1.0
 BATCH_BUDGET_SECONDS = 1.0
-# Dataverse kinds worth listing, best first; the first one the emulator can generate is used.
-DATAVERSE_KINDS = {"products": "products", "accounts": "accounts", "contacts": "contacts"}
+# Dataverse kinds worth listing, best first, with their entity set and a $select such as a sync
+# sends; the first kind the emulator can generate is used.
+DATAVERSE_KINDS = {
+    "products": ("products", "productid,productnumber,name,price,modifiedon"),
+    "accounts": ("accounts", "accountid,accountnumber,name,statecode,modifiedon"),
+    "contacts": ("contacts", "contactid,fullname,emailaddress1,statecode,modifiedon"),
+}
 BATCH_ENTITY_SET = "accounts"
 # What ITEM-PRODUCT asks the ItemCard web service for.
 ITEM_CARD_SELECT = (
@@ -35,16 +40,21 @@ def list_all(session: requests.Session, url: str, *, page_size: int = PAGE, para
     """Follow ``@odata.nextLink`` from ``url``; the seconds, pages and records it took."""
     headers = {"Prefer": f"odata.maxpagesize={page_size}", "Accept": "application/json"}
     started = time.perf_counter()
-    pages = records = 0
+    pages = records = size = 0
+    parsing = 0.0
     next_url: str | None = url
     while next_url:
         response = session.get(next_url, headers=headers, params=params if pages == 0 else None, timeout=300)
         response.raise_for_status()
+        parse_started = time.perf_counter()
         payload = response.json()
+        parsing += time.perf_counter() - parse_started
         pages += 1
+        size += len(response.content)
         records += len(payload["value"])
         next_url = payload.get("@odata.nextLink")
-    return {"seconds": time.perf_counter() - started, "pages": pages, "records": records}
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "pages": pages, "records": records, "bytes": size, "client_json_seconds": parsing}
 
 
 def timed_listing(session: requests.Session, url: str, repeat: int, params: dict | None = None) -> dict:
@@ -53,8 +63,10 @@ def timed_listing(session: requests.Session, url: str, repeat: int, params: dict
     return {
         "seconds": statistics.median(r["seconds"] for r in runs),
         "all_seconds": [round(r["seconds"], 4) for r in runs],
+        "client_json_seconds": round(statistics.median(r["client_json_seconds"] for r in runs), 4),
         "pages": runs[-1]["pages"],
         "records": runs[-1]["records"],
+        "megabytes": round(runs[-1]["bytes"] / 1e6, 1),
     }
 
 
@@ -169,9 +181,20 @@ def run(items: int = 100_000, dataverse_rows: int = 100_000, repeat: int = 3, ba
         dv_api = f"{c.dataverse_url}/api/data/v9.2"
         dv.get(f"{dv_api}/WhoAmI", timeout=60)  # opens the TLS connection outside the timed batch
         if dv_kind and dataverse_rows:
-            listing = timed_listing(dv, f"{dv_api}/{DATAVERSE_KINDS[dv_kind]}", repeat)
+            entity_set, select = DATAVERSE_KINDS[dv_kind]
+            listing = timed_listing(dv, f"{dv_api}/{entity_set}", repeat)
             figures.append(
-                _listing_figure(f"Dataverse {dv_kind}: list {listing['records']:,} in pages of {PAGE:,}", listing)
+                _listing_figure(
+                    f"Dataverse {dv_kind}, every column: list {listing['records']:,} in pages of {PAGE:,}", listing
+                )
+            )
+            listing = timed_listing(dv, f"{dv_api}/{entity_set}", repeat, {"$select": select})
+            figures.append(
+                _listing_figure(
+                    f"Dataverse {dv_kind}, $select of {select.count(',') + 1} columns: "
+                    f"list {listing['records']:,} in pages of {PAGE:,}",
+                    listing,
+                )
             )
         ids = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench-account-{n}")) for n in range(batch_size)]
         for round_, what in ((1, "creating"), (2, "updating")):
