@@ -69,6 +69,7 @@ def create_emulator(
     store = open_store(config)
 
     def load() -> None:
+        seeding.load_company(store, config.company_name, config.local_currency)
         seeding.load(store, seed)
         generator.generate(store, counts)
 

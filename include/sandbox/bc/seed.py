@@ -213,6 +213,24 @@ def _ids(table: str, codes: Iterable[str]) -> dict[str, str]:
     return {c: t.record_id(table, c) for c in codes}
 
 
+def load_company(store: Store, name: str, local_currency: str) -> None:
+    """The company's own information (both seeds): its name and local currency (LCY)."""
+    row = {
+        "_key": name,
+        "Name": name,
+        "Address": "5 The Ring",
+        "City": "Westminster",
+        "Post_Code": "W2 8HG",
+        "Country_Region_Code": "GB",
+        "Phone_No": "0666-666-6666",
+        "E_Mail": "info@cronus.example",
+        "Home_Page": "https://cronus.example",
+        "Currency_Code": local_currency,
+        "Fiscal_Year_Start": "2026-01-01",
+    }
+    store.insert_many("CompanyInformation", _rows("CompanyInformation", [row], -60 * 24 * 60))
+
+
 def load(store: Store, seed: str) -> None:
     """Load ``demo`` (the whole demo company) or ``empty`` (number series only) into an empty store."""
     last_used = {code: last for code, _, last in NO_SERIES}

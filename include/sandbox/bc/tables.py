@@ -439,7 +439,22 @@ SALES_LINE = table(
     indexes=("Document_Id",),
 )
 
+COMPANY_INFORMATION = table(
+    "CompanyInformation",
+    text("Name", 100, required=True),
+    *address(),
+    text("Phone_No", 30),
+    text("Fax_No", 30),
+    text("E_Mail", 80),
+    text("Home_Page", 80),
+    text("VAT_Registration_No", 20),
+    # The local currency (LCY) code; BC keeps it in General Ledger Setup, API v2.0 shows it here.
+    text("Currency_Code", 10),
+    date("Fiscal_Year_Start"),
+)
+
 TABLES: tuple[EntitySet, ...] = (
+    COMPANY_INFORMATION,
     UNIT_OF_MEASURE,
     ITEM_CATEGORY,
     TAX_GROUP,

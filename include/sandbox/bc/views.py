@@ -116,6 +116,25 @@ def code_view(name: str, type_name: str, table: str, *extra: Prop) -> View:
 
 
 API_VIEWS: list[View] = [
+    View(
+        "companyInformation",
+        "companyInformation",
+        "CompanyInformation",
+        (
+            ID,
+            rw("displayName", "Name"),
+            *api_address(),
+            rw("phoneNumber", "Phone_No"),
+            rw("faxNumber", "Fax_No"),
+            rw("email", "E_Mail"),
+            rw("website", "Home_Page"),
+            rw("taxRegistrationNumber", "VAT_Registration_No"),
+            ro("currencyCode", "Currency_Code"),
+            ro("currentFiscalYearStartDate", "Fiscal_Year_Start"),
+            MODIFIED,
+        ),
+        methods=frozenset({"GET", "PATCH"}),
+    ),
     code_view(
         "unitsOfMeasure",
         "unitOfMeasure",
