@@ -11,6 +11,7 @@ requests per user within ``dataverse_window_seconds`` get 429 with code 0x800723
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import math
 import threading
@@ -18,7 +19,6 @@ import time
 import uuid
 from dataclasses import dataclass
 
-import anyio
 from starlette.types import Receive, Scope, Send
 
 from include.sandbox.config import SandboxConfig
@@ -120,8 +120,10 @@ class DataverseApp:
         if query:
             target = f"{target}?{query}"
         oid = str(claims.get("oid") or "")
-        # Store work runs in a worker thread so the event loop (shared with the other emulators) stays free.
-        return await anyio.to_thread.run_sync(self._handle, scope["method"], target, headers, body, oid)
+        # Store work runs in a worker thread so the event loop (shared with the other emulators) stays
+        # free. The loop's default executor is shut down promptly when the sandbox stops.
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._handle, scope["method"], target, headers, body, oid)
 
     def _handle(self, method: str, target: str, headers: dict[str, str], body: bytes, oid: str) -> Reply:
         try:

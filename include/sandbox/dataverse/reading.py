@@ -10,7 +10,10 @@ odata.include-annotations`` (FormattedValue of options, booleans and lookups;
 ``Prefer: odata.maxpagesize`` rows (default and maximum 5,000); ``@odata.nextLink`` repeats the
 query with a ``$skiptoken`` shaped like Dataverse's paging cookie. ``$skip`` is rejected, as
 Dataverse rejects it; ``$apply``, ``$search``, ``fetchXml`` and saved queries are not emulated.
-Rows are serialised with ``msgspec``; a page of 5,000 rows costs a few tens of milliseconds.
+
+Speed: without ``$expand`` and annotations, SQLite renders each row's JSON itself (``json_object``)
+and pages are joined as bytes, so a page of 5,000 rows with a few columns costs about 15 ms; the
+other path builds dicts and serialises them with ``msgspec``.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ def client(fresh_sandbox, trust_sandbox):
         authority=f"{config.host}:{config.entra_port}",
         disable_instance_discovery=True,
     )
-    with DataverseClient(config.dataverse_url, credential) as dataverse:
+    with credential, DataverseClient(config.dataverse_url, credential) as dataverse:
         yield dataverse
 
 
@@ -98,10 +98,14 @@ def test_upsert_by_alternate_key(client):
 
 
 def test_errors_surface_as_http_errors(client):
-    with pytest.raises(HttpError) as caught:
+    # No pytest.raises: its traceback would keep the client's last response (and connection) alive.
+    try:
         client.records.create("account", {"name": "x" * 161})
-    assert caught.value.status_code == 400
-    assert caught.value.details["service_error_code"] == "0x80044331"
+    except HttpError as exc:
+        status, code = exc.status_code, exc.details["service_error_code"]
+    else:
+        pytest.fail("A name longer than 160 characters was accepted.")
+    assert (status, code) == (400, "0x80044331")
 
 
 def test_batch_with_changeset_and_continue_on_error(client):
@@ -125,22 +129,27 @@ def test_batch_with_changeset_and_continue_on_error(client):
 
 def test_msal_token_works_against_dataverse(sandbox, trust_sandbox):
     config = sandbox.config
-    app = msal.ConfidentialClientApplication(
-        config.client_id,
-        client_credential=config.client_secret,
-        authority=config.authority,
-        instance_discovery=False,
-    )
-    result = app.acquire_token_for_client(scopes=[f"{config.dataverse_url}/.default"])
-    assert "access_token" in result, result.get("error_description")
-    assert result["token_type"] == "Bearer"
-    response = requests.get(
-        f"{config.dataverse_url}/api/data/v9.2/WhoAmI",
-        headers={"Authorization": f"Bearer {result['access_token']}", "Accept": "application/json"},
-        verify=trust_sandbox,
-        timeout=30,
-    )
-    assert response.status_code == 200
-    assert response.json()["UserId"] == config.integration_user_id
-    again = app.acquire_token_for_client(scopes=[f"{config.dataverse_url}/.default"])
-    assert again["token_source"] == "cache"
+    # msal's own HTTP session, closed at the end so no connection outlives the test.
+    with requests.Session() as http:
+        app = msal.ConfidentialClientApplication(
+            config.client_id,
+            client_credential=config.client_secret,
+            authority=config.authority,
+            instance_discovery=False,
+            http_client=http,
+        )
+        result = app.acquire_token_for_client(scopes=[f"{config.dataverse_url}/.default"])
+        assert "access_token" in result, result.get("error_description")
+        assert result["token_type"] == "Bearer"
+        response = http.get(
+            f"{config.dataverse_url}/api/data/v9.2/WhoAmI",
+            headers={"Authorization": f"Bearer {result['access_token']}", "Accept": "application/json"},
+            verify=trust_sandbox,
+            timeout=30,
+        )
+        status, body = response.status_code, response.json()
+        response.close()
+        assert status == 200
+        assert body["UserId"] == config.integration_user_id
+        again = app.acquire_token_for_client(scopes=[f"{config.dataverse_url}/.default"])
+        assert again["token_source"] == "cache"
