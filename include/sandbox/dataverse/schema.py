@@ -615,7 +615,7 @@ TABLES: tuple[Table, ...] = (
         (
             lookup("pricelevelid", "pricelevel", required=True, update=False, cascade="delete", label="Price List"),
             lookup("productid", "product", required=True, cascade="delete", label="Product"),
-            lookup("uomid", "uom", label="Unit"),
+            lookup("uomid", "uom", required=True, label="Unit"),
             lookup("uomscheduleid", "uomschedule", label="Unit Schedule ID"),
             text("productnumber", 100, label="Product ID"),
             money("amount", 0, 100000000000000, label="Amount"),

@@ -5,7 +5,8 @@
 integration application user (id = ``config.integration_user_id``, ``applicationid`` = the demo
 app's client id, non-interactive access mode, ``isintegrationuser`` true, not licensed), five Sales
 users whose emails match the BC salespeople (``jr@``, ``ps@``, ``bc@``, ``hr@``, ``jo@cronus.example``),
-one Sales user without a BC salesperson and one disabled user; two accounts: "Adatum Corporation"
+one Sales user without a BC salesperson and one disabled user (Sales users have Entra object ids
+for ``CallerObjectId``); two accounts: "Adatum Corporation"
 with account number 10000 (a BC customer number, for match-based coupling) and a prospect that
 exists only in Sales. ``empty``: the business unit, the organization with its base currency,
 SYSTEM and the integration application user.
@@ -112,6 +113,8 @@ def load(store: Store, config: SandboxConfig, seed: str) -> None:
             user = _user(seed_id("systemuser", code), first, last, email, access_mode=0, licensed=True, minutes=2 + n)
             user["isdisabled"] = disabled
             user["title"] = "Salesperson"
+            # Their Entra ID object ids, for impersonation with the CallerObjectId header.
+            user["azureactivedirectoryobjectid"] = seed_id("entra-user", code)
             users.append(user)
     store.insert_many("systemusers", users)
     if seed == "demo":

@@ -164,6 +164,20 @@ def test_client_supplied_primary_key_and_get_by_id(dv):
     assert body["createdon"].endswith("Z") and len(body["createdon"]) == 20
 
 
+def test_caller_object_id_impersonates_a_user(dv):
+    helen = seed_id("systemuser", "HR")
+    response = dv.post(
+        "accounts?$select=_createdby_value,_ownerid_value",
+        {"name": "Made for Helen"},
+        headers={"CallerObjectId": seed_id("entra-user", "HR"), "Prefer": "return=representation"},
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert body["_createdby_value"] == body["_ownerid_value"] == helen
+    unknown = dv.get("WhoAmI", headers={"CallerObjectId": str(uuid.uuid4())})
+    assert unknown.status_code == 404
+
+
 def test_update_changes_columns_and_version(dv):
     account_id = dv.create("accounts", {"name": "Before", "telephone1": "1"})
     before = dv.get(f"accounts({account_id})").json()
@@ -420,6 +434,8 @@ def test_price_list_item_inherits_currency_and_is_unique(dv):
     orphan = dv.post("productpricelevels", {**item, "pricelevelid@odata.bind": f"/pricelevels({no_currency})"})
     assert orphan.status_code == 400
     assert "has no currency" in error_of(orphan)["message"]
+    no_unit = dv.post("productpricelevels", {k: v for k, v in item.items() if k != "uomid@odata.bind"})
+    assert no_unit.status_code == 400 and "uomid" in error_of(no_unit)["message"]
     bad_method = dv.post("productpricelevels", {**item, "pricingmethodcode": 7})
     assert bad_method.status_code == 400 and error_of(bad_method)["code"] == "0x8004431a"
 
