@@ -983,7 +983,9 @@ class Engine:
 
 
 def _query_message(exc: QueryError, view: View) -> str:
-    message = exc.message
+    """The store's query error in the words of the view (its public names and entity type)."""
     if exc.field and exc.field in view.computed:
         return f"The property '{exc.field}' is computed and cannot be used in $filter or $orderby."
-    return message.replace(f"on '{view.table}'", f"on type 'Microsoft.NAV.{view.type_name}'")
+    if exc.field and exc.message.startswith("Could not find a property named"):
+        return f"Could not find a property named '{exc.field}' on type 'Microsoft.NAV.{view.type_name}'."
+    return exc.message.replace(f"on '{view.table}'", f"on type 'Microsoft.NAV.{view.type_name}'")

@@ -96,7 +96,7 @@ def _parse_key(body: str) -> tuple[KeyPart, ...]:
             parts.append(_literal(name, body[i:j].strip()))
             i = j
         if i < n:
-            if body[i] != ",":
+            if body[i] != "," or i == n - 1:
                 raise bad_request(SYNTAX_ERROR, "BadRequest_NotFound")
             i += 1
     if not parts:
