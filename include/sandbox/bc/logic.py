@@ -25,6 +25,7 @@ from include.sandbox.store import Store
 
 DOCUMENT_SERIES = {"Invoice": "S-INV", "Order": "S-ORD", "Quote": "S-QUO"}
 POSTED_INVOICE_SERIES = "PS-INV"
+PAYMENT_SERIES = "PAYMENT"
 RECORD_SERIES = {"Item": "ITEM", "Customer": "CUST", "Vendor": "VEND", "Resource": "RES"}
 DOCUMENT_CAPTION = {"Invoice": "invoice", "Order": "order", "Quote": "quote"}
 
@@ -526,12 +527,104 @@ def recalculate(ctx: Ctx, header_id: str) -> None:
 # -- hooks the engine calls --------------------------------------------------------------------
 
 
+def _payment_before_write(ctx: Ctx, values: dict, old: dict | None) -> None:
+    """A customer payment journal line: its journal, customer and the invoice it applies to."""
+    store = ctx.store
+    journal_id = values.get("Journal_Id") or (old["Journal_Id"] if old else None)
+    journal = store.get("CustomerPaymentJournal", journal_id) if journal_id else None
+    if journal is None:
+        raise record_not_found("Customer Payment Journal", f"Id='{journal_id}'")
+    if old is None:
+        values["Journal_Code"] = journal["Code"]
+        if not values.get("Line_No"):
+            lines = store.find("CustomerPayment", Journal_Id=journal_id)
+            values["Line_No"] = max((line["Line_No"] for line in lines), default=0) + 10000
+        values.setdefault("Posting_Date", ctx.today.isoformat())
+        if not values.get("Document_No"):
+            values["Document_No"] = next_number(ctx, PAYMENT_SERIES)
+    customer = _customer(ctx, values, "Customer_Id", "Customer_No")
+    if customer is not None:
+        values.update(Customer_Id=customer["SystemId"], Customer_No=customer["No"])
+        if old is None:
+            values.setdefault("Description", f"Payment {customer['Name']}"[:100])
+    merged = {**(old or {}), **values}
+    invoice = None
+    if values.get("Applies_to_Invoice_Id") not in (None, t.EMPTY_GUID):
+        invoice = store.get("SalesHeader", values["Applies_to_Invoice_Id"])
+    elif values.get("Applies_to_Invoice_No"):
+        invoice = find_one(ctx, "SalesHeader", Document_Type="Invoice", No=values["Applies_to_Invoice_No"])
+    elif "Applies_to_Invoice_Id" in values or "Applies_to_Invoice_No" in values:
+        values.update(Applies_to_Invoice_Id=t.EMPTY_GUID, Applies_to_Invoice_No="")
+        return
+    else:
+        return
+    if invoice is None or invoice["Document_Type"] != "Invoice" or not invoice["Posted"]:
+        raise field_error("The payment can only be applied to a posted sales invoice; check appliesToInvoiceId/Number.")
+    if merged.get("Customer_No") and invoice["Bill_to_Customer_No"] != merged["Customer_No"]:
+        raise field_error(
+            f"Posted invoice {invoice['No']} belongs to customer {invoice['Bill_to_Customer_No']}, "
+            f"not to {merged['Customer_No']}."
+        )
+    values.update(Applies_to_Invoice_Id=invoice["SystemId"], Applies_to_Invoice_No=invoice["No"])
+
+
+def post_payments(ctx: Ctx, journal: dict) -> None:
+    """Post a payment journal: each payment closes its invoice, or the customer's oldest open ones."""
+    store = ctx.store
+    lines = sorted(store.find("CustomerPayment", Journal_Id=journal["SystemId"]), key=lambda line: line["Line_No"])
+    if not lines:
+        raise dialog("There is nothing to post.")
+    for line in lines:
+        if not line["Customer_No"]:
+            raise dialog(f"Customer No. must have a value in the payment journal line {line['Line_No']}.")
+        if line["Amount"] >= 0:
+            raise dialog(
+                f"The payment journal line {line['Line_No']} has the amount {line['Amount']:.2f}; a payment "
+                "received is entered as a negative amount."
+            )
+        left = -line["Amount"]
+        header = store.tables["SalesHeader"]
+        if line["Applies_to_Invoice_Id"] != t.EMPTY_GUID:
+            targets = [store.get("SalesHeader", line["Applies_to_Invoice_Id"])]
+        else:
+            statement = (
+                sa.select(header.c.SystemId)
+                .where(
+                    header.c.Document_Type == "Invoice",
+                    header.c.Posted.is_(True),
+                    header.c.Status == "Open",
+                    header.c.Bill_to_Customer_No == line["Customer_No"],
+                    header.c.Remaining_Amount > 0,
+                )
+                .order_by(header.c.Due_Date, header.c.No)
+            )
+            targets = [store.get("SalesHeader", sid) for (sid,) in store.conn.execute(statement).fetchall()]
+        for invoice in targets:
+            if left <= 0.005:
+                break
+            applied = min(left, invoice["Remaining_Amount"])
+            remaining = money(invoice["Remaining_Amount"] - applied)
+            status = "Paid" if remaining == 0 else invoice["Status"]
+            store.update(
+                "SalesHeader", invoice["SystemId"], {"Remaining_Amount": remaining, "Status": status}, trusted=True
+            )
+            left = money(left - applied)
+        if left > 0.005:
+            raise dialog(
+                f"The payment of {-line['Amount']:.2f} from customer {line['Customer_No']} is {left:.2f} more than "
+                "the open amount of the invoices it applies to. Enter a smaller amount."
+            )
+        store.delete("CustomerPayment", line["SystemId"])
+
+
 def before_write(ctx: Ctx, table: str, values: dict, old: dict | None) -> None:
     """Defaults, relations and checks before a client's create (``old`` None) or update."""
     if table == "SalesHeader":
         _header_before_write(ctx, values, old)
     elif table == "SalesLine":
         _line_before_write(ctx, values, old)
+    elif table == "CustomerPayment":
+        _payment_before_write(ctx, values, old)
     else:
         _before_write_master(ctx, table, values, old)
 
@@ -550,6 +643,9 @@ def before_delete(ctx: Ctx, table: str, row: dict) -> None:
             raise dialog(f"Posted {DOCUMENT_CAPTION[row['Document_Type']]} {row['No']} cannot be deleted.")
         for line in store.find("SalesLine", Document_Id=row["SystemId"]):
             store.delete("SalesLine", line["SystemId"])
+    elif table == "CustomerPaymentJournal":
+        for line in store.find("CustomerPayment", Journal_Id=row["SystemId"]):
+            store.delete("CustomerPayment", line["SystemId"])
     elif table == "SalesLine":
         header = store.get("SalesHeader", row["Document_Id"])
         if header is not None and header["Posted"]:
@@ -740,6 +836,7 @@ ACTIONS: dict[str, Callable[[Ctx, dict], None]] = {
     "make_invoice": make_invoice,
     "make_order": make_order,
     "ship_and_invoice": ship_and_invoice,
+    "post_payments": post_payments,
 }
 
 

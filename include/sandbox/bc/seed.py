@@ -30,6 +30,7 @@ NO_SERIES = [
     ("S-ORD", "Sales orders", "S-ORD101000"),
     ("S-QUO", "Sales quotes", "S-QUO1000"),
     ("PS-INV", "Posted sales invoices", "PS-INV103000"),
+    ("PAYMENT", "Customer payments", "G02000"),
 ]
 
 UNITS = [
@@ -162,6 +163,7 @@ RESOURCES = [
 ]
 
 GL_ACCOUNTS = [
+    ("2910", "Bank, Checking", "Posting", "Assets", "Cash", True, "NONTAXABLE"),
     ("6000", "REVENUE", "Heading", "Income", "", False, ""),
     ("6110", "Sales, Retail - Dom.", "Posting", "Income", "Income, Product Sales", True, "FURNITURE"),
     ("6120", "Sales, Retail - EU", "Posting", "Income", "Income, Product Sales", True, "FURNITURE"),
@@ -236,6 +238,23 @@ def load(store: Store, seed: str) -> None:
     last_used = {code: last for code, _, last in NO_SERIES}
     if seed == "demo":
         _load_demo(store, last_used)
+    # The default payment journal exists in every company, as in BC.
+    store.insert_many(
+        "CustomerPaymentJournal",
+        _rows(
+            "CustomerPaymentJournal",
+            [
+                {
+                    "_key": "GENERAL",
+                    "Code": "GENERAL",
+                    "Description": "Payments received",
+                    "Bal_Account_No": "2910",
+                    "Bal_Account_Id": t.record_id("GLAccount", "2910"),
+                }
+            ],
+            1,
+        ),
+    )
     store.insert_many(
         "NoSeries",
         _rows(

@@ -453,8 +453,39 @@ COMPANY_INFORMATION = table(
     date("Fiscal_Year_Start"),
 )
 
+CUSTOMER_PAYMENT_JOURNAL = table(
+    "CustomerPaymentJournal",
+    text("Code", 10, required=True),
+    text("Description", 100),
+    text("Bal_Account_No", 20),
+    guid("Bal_Account_Id"),
+    unique=(("Code",),),
+)
+
+# Lines of a customer payment journal (BC's Gen. Journal Line, account type Customer).
+CUSTOMER_PAYMENT = table(
+    "CustomerPayment",
+    guid("Journal_Id"),
+    text("Journal_Code", 10),
+    integer("Line_No"),
+    guid("Customer_Id"),
+    text("Customer_No", 20),
+    date("Posting_Date"),
+    text("Document_No", 20),
+    text("External_Document_No", 35),
+    # Negative for a payment received, as the journal shows it.
+    decimal("Amount"),
+    guid("Applies_to_Invoice_Id"),
+    text("Applies_to_Invoice_No", 20),
+    text("Description", 100),
+    text("Comment", 250),
+    indexes=("Journal_Id",),
+)
+
 TABLES: tuple[EntitySet, ...] = (
     COMPANY_INFORMATION,
+    CUSTOMER_PAYMENT_JOURNAL,
+    CUSTOMER_PAYMENT,
     UNIT_OF_MEASURE,
     ITEM_CATEGORY,
     TAX_GROUP,
@@ -550,6 +581,8 @@ CAPTIONS = {
     "NoSeries": "No. Series",
     "SalesHeader": "Sales Header",
     "SalesLine": "Sales Line",
+    "CustomerPaymentJournal": "Gen. Journal Batch",
+    "CustomerPayment": "Gen. Journal Line",
 }
 
 

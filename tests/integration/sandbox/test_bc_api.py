@@ -681,3 +681,36 @@ def test_generated_items_page_exactly(tmp_path):
         assert len({r["id"] for r in rows}) == len({r["number"] for r in rows}) == 20000
         assert client.ok("GET", "customers")["value"] == []
         assert client.ok("GET", "unitsOfMeasure?$filter=code eq 'PCS'")["value"]
+
+
+def test_customer_payments_close_invoices(bc, fresh_sandbox):
+    journal = bc.ok("GET", "customerPaymentJournals?$filter=code eq 'GENERAL'")["value"][0]
+    payments = f"customerPaymentJournals({journal['id']})/customerPayments"
+    invoice = bc.ok("GET", "salesInvoices?$filter=number eq 'PS-INV103008'")["value"][0]
+    open_amount = invoice["remainingAmount"]
+    balance = bc.ok("GET", f"customerFinancialDetails({invoice['customerId']})")["balance"]
+    line = bc.ok(
+        "POST",
+        payments,
+        201,
+        json={"customerNumber": "10000", "amount": -1000, "appliesToInvoiceNumber": "PS-INV103008"},
+    )
+    assert line["appliesToInvoiceId"] == invoice["id"] and line["documentNumber"]
+    assert bc.call("POST", f"customerPaymentJournals({journal['id']})/Microsoft.NAV.post").status_code == 204
+    partly = bc.ok("GET", f"salesInvoices({invoice['id']})")
+    assert partly["remainingAmount"] == pytest.approx(open_amount - 1000)
+    assert partly["status"] == "Open"
+    assert partly["lastModifiedDateTime"] > invoice["lastModifiedDateTime"]
+    assert bc.ok("GET", f"customerFinancialDetails({invoice['customerId']})")["balance"] == pytest.approx(
+        balance - 1000
+    )
+    assert bc.ok("GET", payments)["value"] == []  # posted lines leave the journal
+    # without an invoice to apply to, the payment closes the customer's oldest open invoices
+    bc.ok("POST", payments, 201, json={"customerNumber": "10000", "amount": -partly["remainingAmount"]})
+    bc.ok("POST", f"customerPaymentJournals({journal['id']})/Microsoft.NAV.post", 204)
+    assert bc.ok("GET", f"salesInvoices({invoice['id']})")["status"] == "Paid"
+    too_much = bc.ok("POST", payments, 201, json={"customerNumber": "20000", "amount": -10_000_000})
+    refused = bc.call("POST", f"customerPaymentJournals({journal['id']})/Microsoft.NAV.post")
+    assert refused.status_code == 400
+    assert error_of(refused)[0] == "Application_DialogException"
+    assert bc.ok("GET", f"customerPayments({too_much['id']})")["amount"] == -10_000_000  # nothing was posted
