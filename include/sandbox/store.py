@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import logging
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -21,6 +22,10 @@ import sqlalchemy as sa
 from odata_query.exceptions import ODataException
 from odata_query.grammar import ODataLexer, ODataParser
 from odata_query.sqlalchemy.core import AstToSqlAlchemyCoreVisitor
+
+# odata-query logs a warning for every untyped identifier it meets; the emulators type-check
+# values themselves, so that is noise here.
+logging.getLogger("odata_query").setLevel(logging.ERROR)
 
 VERSION_COLUMN = "_version"
 ROW_COLUMN = "_row"  # insertion order: the keyset that pages walk
@@ -238,10 +243,17 @@ class Store:
     :param path: a SQLite file, or ``None`` for memory.
     :param datetime_precision: how modified times are written (``milliseconds`` for BC,
         ``seconds`` for Dataverse).
+    :param case_insensitive: text compares, sorts and is unique without regard to (ASCII) case,
+        as on a SQL Server with its default collation (Dataverse).
     """
 
     def __init__(
-        self, entity_sets: Iterable[EntitySet], path: Path | None = None, datetime_precision: str = "milliseconds"
+        self,
+        entity_sets: Iterable[EntitySet],
+        path: Path | None = None,
+        datetime_precision: str = "milliseconds",
+        *,
+        case_insensitive: bool = False,
     ):
         self.sets = {es.name: es for es in entity_sets}
         self.datetime_precision = datetime_precision
@@ -258,7 +270,12 @@ class Store:
         for es in self.sets.values():
             columns = [sa.Column(ROW_COLUMN, sa.Integer, primary_key=True, autoincrement=True)]
             columns += [
-                sa.Column(f.name, _SQL_TYPES[f.type], unique=f.name == es.key, nullable=f.name != es.key)
+                sa.Column(
+                    f.name,
+                    sa.String(collation="NOCASE") if case_insensitive and f.type == "string" else _SQL_TYPES[f.type],
+                    unique=f.name == es.key,
+                    nullable=f.name != es.key,
+                )
                 for f in es.fields
             ]
             columns.append(sa.Column(VERSION_COLUMN, sa.Integer, nullable=False, index=True))

@@ -5,7 +5,8 @@ Serves ``/api/data/v9.2/`` over the sandbox's HTTPS: the tables the sync reads a
 (:mod:`.records`), queries with server-driven paging (:mod:`.reading`), ``$batch``
 (:mod:`.batch`, :mod:`.service`), ``WhoAmI``, ``EntityDefinitions`` and ``$metadata``
 (:mod:`.metadata`), bearer-token checks and service protection (:mod:`.app`). Data lives in
-``<state_dir>/dataverse.sqlite``; a new file gets the seed of :mod:`.seed`.
+``<state_dir>/dataverse.sqlite``; a new file gets the seed of :mod:`.seed`. Text compares without
+regard to case (filters, alternate keys, uniqueness), as Dataverse's SQL collation does.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ def create_emulator(
     :param generate: extra generated rows per kind, added with the seed; kinds not in
         :data:`GENERATORS` are ignored.
     """
-    store = Store(store_schema(), config.state_dir / "dataverse.sqlite", datetime_precision="seconds")
+    store = Store(
+        store_schema(), config.state_dir / "dataverse.sqlite", datetime_precision="seconds", case_insensitive=True
+    )
     generated = {kind: count for kind, count in (generate or {}).items() if kind in GENERATORS and count > 0}
     if store.count("organizations") == 0:
         _load(store, config, seed, generated)

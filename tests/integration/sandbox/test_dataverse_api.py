@@ -271,6 +271,8 @@ def test_alternate_key_urls(dv):
     dv.create("products", product_body("A/B 'x'", schedule, unit))
     found = dv.get("products(productnumber='A/B ''x''')")
     assert found.status_code == 200 and found.json()["productnumber"] == "A/B 'x'"
+    assert dv.get("transactioncurrencies(isocurrencycode='usd')").json()["transactioncurrencyid"] == USD_ID
+    assert len(dv.get("accounts?$filter=name eq 'adatum corporation'").json()["value"]) == 1
     missing = dv.get("products(productnumber='nope')")
     assert missing.status_code == 404 and error_of(missing)["code"] == "0x80040217"
     not_a_key = dv.get("accounts(name='Adatum Corporation')")
@@ -523,6 +525,8 @@ def test_duplicates_are_412(dv):
     schedule, unit = unit_group(dv, "PCS")
     dv.create("products", product_body("1000", schedule, unit))
     duplicate = dv.post("products", product_body("1000", schedule, unit))
+    assert dv.post("pricelevels", {"name": "Case"}).status_code == 204
+    assert dv.post("pricelevels", {"name": "CASE"}).status_code == 412
     assert duplicate.status_code == 412
     assert error_of(duplicate)["code"] == "0x80040237"
     assert (
