@@ -86,14 +86,11 @@ def show_jobs(run_ids: list[str]) -> None:
     state = StateStore.from_airflow("bc_sync_state")
     jobs = state.jobs(limit=200)
     jobs = jobs[jobs["run_id"].isin(run_ids)].iloc[::-1]
-    summaries = [
-        {
-            "mapping": j.mapping,
-            "read": "",
-            **{c: int(getattr(j, c)) for c in ("inserted", "modified", "unchanged", "skipped", "failed")},
-        }
-        for j in jobs.itertuples()
-    ]
+    counters = ("inserted", "modified", "unchanged", "skipped", "failed")
+    summaries = []
+    for job in jobs.itertuples():
+        counts = {c: int(getattr(job, c)) for c in counters}
+        summaries.append({"mapping": job.mapping, "read": sum(counts.values()), **counts})
     print("\nSync jobs of this run (counters as Business Central shows them):")
     print(format_summaries(summaries))
 
@@ -136,22 +133,29 @@ def show_dataverse() -> None:
         print(f"\nPrice list '{pl['name']}': {count} price list items.")
 
 
-def show_requests(config) -> None:
+def sandbox_stats(config) -> dict[str, dict]:
     import requests
 
-    print("\nHTTP requests served by the sandbox:")
-    for name, url in (
-        ("Business Central", config.bc_url),
-        ("Dataverse", config.dataverse_url),
-        ("Entra ID", config.entra_url),
-    ):
-        stats = requests.get(f"{url}/_sandbox/stats", verify=str(config.ca_file), timeout=10).json()
-        extra = (
-            f" ({stats['batch_operations_total']} operations inside $batch)"
-            if stats.get("batch_operations_total")
-            else ""
-        )
-        print(f"  {name:<17} {stats['total']:>6} requests {json.dumps(stats['by_method'])}{extra}")
+    urls = {"Business Central": config.bc_url, "Dataverse": config.dataverse_url, "Entra ID": config.entra_url}
+    return {
+        name: requests.get(f"{url}/_sandbox/stats", verify=str(config.ca_file), timeout=10).json()
+        for name, url in urls.items()
+    }
+
+
+def show_requests(before: dict[str, dict], after: dict[str, dict]) -> None:
+    """The requests the sandbox served between two readings of its statistics."""
+    print("\nHTTP requests the sandbox served for the sync:")
+    for name, now in after.items():
+        then = before.get(name, {})
+        methods = {
+            m: n - then.get("by_method", {}).get(m, 0)
+            for m, n in now["by_method"].items()
+            if n - then.get("by_method", {}).get(m, 0)
+        }
+        operations = now.get("batch_operations_total", 0) - then.get("batch_operations_total", 0)
+        extra = f" ({operations} operations inside $batch)" if operations else ""
+        print(f"  {name:<17} {now['total'] - then.get('total', 0):>6} requests {json.dumps(methods)}{extra}")
 
 
 def demo() -> None:
@@ -174,23 +178,28 @@ def demo() -> None:
         if state_db:
             Path(state_db).unlink(missing_ok=True)
         prepare()
+        before = sandbox_stats(config)
         started = time.monotonic()
         run_ids = [run_dag(dag_id) for dag_id in SYNC_DAGS]
         print(f"Synchronized in {time.monotonic() - started:.1f} s.")
         show_jobs(run_ids)
+        show_requests(before, sandbox_stats(config))
         show_dataverse()
-        show_requests(config)
     print("\nThe sandbox is stopped. `make sandbox` + `make sync` keeps it running between syncs.")
 
 
 def sync(dag_ids: list[str], conf: dict) -> None:
     from include.sandbox.config import SandboxConfig
 
+    config = SandboxConfig(state_dir=PROJECT_ROOT / ".sandbox")
     prepare()
+    before = {}
+    with contextlib.suppress(Exception):
+        before = sandbox_stats(config)
     run_ids = [run_dag(dag_id, conf) for dag_id in dag_ids]
     show_jobs(run_ids)
-    with contextlib.suppress(Exception):
-        show_requests(SandboxConfig(state_dir=PROJECT_ROOT / ".sandbox"))
+    if before:
+        show_requests(before, sandbox_stats(config))
 
 
 def standalone() -> None:
