@@ -34,6 +34,8 @@ from include.sandbox.store import (
     ROW_COLUMN,
     VERSION_COLUMN,
     DuplicateKeyError,
+    EntitySet,
+    Field,
     NotFoundError,
     Page,
     QueryError,
@@ -73,6 +75,24 @@ class Response:
         return b"" if self.payload is None else _encoder.encode(self.payload)
 
 
+COMPANY_SET = EntitySet(
+    "companies",
+    key="id",
+    fields=(
+        Field("id", "guid"),
+        Field("systemVersion"),
+        Field("timestamp", "int"),
+        Field("name"),
+        Field("displayName"),
+        Field("businessProfileId"),
+        Field("systemCreatedAt", "datetime"),
+        Field("systemCreatedBy", "guid"),
+        Field("systemModifiedAt", "datetime"),
+        Field("systemModifiedBy", "guid"),
+    ),
+)
+
+
 class _Rollback(Exception):
     """Undo an isolated batch in which an operation failed."""
 
@@ -91,6 +111,9 @@ class Engine:
         self.ctx = logic.Ctx(store, config)
         self.controls: Controls | None = None
         self.all_sets = {*API, *WEB_SERVICES, "companies", "Company", "$batch", "$metadata"}
+        # The environment's one company, in a store of its own so $filter and $select work on it.
+        self._companies = Store([COMPANY_SET])
+        self._companies.insert_many("companies", [self._company()])
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -189,9 +212,7 @@ class Engine:
                 if len(segs) > 1:
                     raise not_found_segment(segs[1])
                 self._only(req, "GET", "companies")
-                opts, _ = odata.parse_query(req.query)
-                company = self._select(self._company(), opts.select, "company")
-                return self._json(200, {"@odata.context": f"{root}/$metadata#companies", "value": [company]})
+                return self._list_companies(req, root)
             company_id = head.key[0].value if len(head.key) == 1 else None
             if not isinstance(company_id, str) or company_id.lower() != self.config.company_id:
                 raise BCError(
@@ -217,6 +238,30 @@ class Engine:
             return self._resource(req, segs, API, f"{root}/$metadata#companies({self.config.company_id})")
         raise not_found_segment(head.name)
 
+    def _list_companies(self, req: Request, root: str) -> Response:
+        """``companies`` with the usual query options (clients look their company up by name)."""
+        opts, _ = odata.parse_query(req.query)
+        try:
+            page = self._companies.page(
+                "companies",
+                odata_filter=opts.filter,
+                select=opts.select,
+                orderby=opts.orderby,
+                top=opts.top,
+                skip=opts.skip,
+                count=opts.count,
+            )
+        except QueryError as exc:
+            raise bad_request(exc.message.replace("on 'companies'", "on type 'Microsoft.NAV.company'")) from None
+        for row in page.rows:
+            row.pop(VERSION_COLUMN)
+        context = f"{root}/$metadata#companies" + (f"({','.join(opts.select)})" if opts.select else "")
+        payload: dict[str, Any] = {"@odata.context": context}
+        if opts.count:
+            payload["@odata.count"] = page.count
+        payload["value"] = page.rows
+        return self._json(200, payload)
+
     def _company(self) -> dict:
         c = self.config
         return {
@@ -226,9 +271,9 @@ class Engine:
             "name": c.company_name,
             "displayName": c.company_name,
             "businessProfileId": "",
-            "systemCreatedAt": "2024-01-01T00:00:00Z",
+            "systemCreatedAt": "2024-01-01T00:00:00.000Z",
             "systemCreatedBy": "00000000-0000-0000-0000-000000000001",
-            "systemModifiedAt": "2024-01-01T00:00:00Z",
+            "systemModifiedAt": "2024-01-01T00:00:00.000Z",
             "systemModifiedBy": "00000000-0000-0000-0000-000000000001",
         }
 

@@ -102,6 +102,9 @@ def test_companies(bc):
     assert [c["id"] for c in body["value"]] == [bc.config.company_id]
     assert body["value"][0]["name"] == "CRONUS International Ltd."
     assert body["@odata.context"].endswith("$metadata#companies")
+    by_name = bc.ok("GET", "api:companies?$filter=name eq 'CRONUS International Ltd.'&$select=id,name")
+    assert by_name["value"] == [{"id": bc.config.company_id, "name": "CRONUS International Ltd."}]
+    assert bc.ok("GET", "api:companies?$filter=name eq 'Other Ltd.'")["value"] == []
     single = bc.ok("GET", bc.company)
     assert single["displayName"] == "CRONUS International Ltd."
     missing = bc.get(f"api:companies({uuid.uuid4()})/items")
