@@ -78,8 +78,7 @@ def create_emulator(
     engine = Engine(config, store, authority)
 
     def on_reset() -> None:
-        store.reset()
-        load()
+        engine.reset(load)
 
     controls = Controls(
         name="business_central",

@@ -1,14 +1,17 @@
 """The ASGI application of the BC emulator: turns HTTP requests into :class:`engine.Request` objects.
 
-Requests are handled on the event loop itself: the store is one SQLite connection, and serving
-one request at a time keeps it consistent without locks (a request takes milliseconds).
+Requests run on one worker thread of their own: the store is a single SQLite connection, and the
+event loop (shared with the other emulators) stays free while a large page is being built.
 """
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
 from starlette.types import Receive, Scope, Send
 
-from include.sandbox.bc.engine import Engine, Request
+from include.sandbox.bc.engine import Engine, Request, Response
 
 
 class BusinessCentralApp:
@@ -16,6 +19,7 @@ class BusinessCentralApp:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="business-central")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -37,9 +41,12 @@ class BusinessCentralApp:
             body=body,
             base=f"https://{host}",
         )
-        response = self.engine.handle(request)
-        payload = response.encode()
+        response, payload = await asyncio.get_running_loop().run_in_executor(self.worker, self._answer, request)
         raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
         raw_headers.append((b"content-length", str(len(payload)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": payload})
+
+    def _answer(self, request: Request) -> tuple[Response, bytes]:
+        response = self.engine.handle(request)
+        return response, response.encode()

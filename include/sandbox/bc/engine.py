@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -44,6 +47,8 @@ from include.sandbox.store import (
     is_guid,
 )
 from include.sandbox.tokens import TokenAuthority, TokenError
+
+log = logging.getLogger(__name__)
 
 JSON_TYPE = "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8"
 MAX_BATCH = 100
@@ -110,6 +115,8 @@ class Engine:
         self.authority = authority
         self.ctx = logic.Ctx(store, config)
         self.controls: Controls | None = None
+        # One request at a time: the store is a single SQLite connection. Reentrant for $batch.
+        self.lock = threading.RLock()
         self.all_sets = {*API, *WEB_SERVICES, "companies", "Company", "$batch", "$metadata"}
         # The environment's one company, in a store of its own so $filter and $select work on it.
         self._companies = Store([COMPANY_SET])
@@ -126,10 +133,24 @@ class Engine:
         return None
 
     def handle(self, req: Request) -> Response:
-        try:
-            return self._route(req)
-        except BCError as exc:
-            return error_response(exc)
+        """Answer one request (also one operation of a ``$batch``); never raises."""
+        with self.lock:
+            try:
+                return self._route(req)
+            except BCError as exc:
+                return error_response(exc)
+            except Exception:
+                # A defect of the emulator, not of the request: say so the way BC says it, and log it.
+                log.exception("The Business Central emulator failed on %s %s", req.method, req.path)
+                return error_response(
+                    BCError(500, "Internal_ServerError", "An unexpected error occurred in the sandbox; see its log.")
+                )
+
+    def reset(self, load: Callable[[], None]) -> None:
+        """Wipe the store and load ``load``'s data, between requests."""
+        with self.lock:
+            self.store.reset()
+            load()
 
     def _route(self, req: Request) -> Response:
         segs = odata.split_path(req.path)
