@@ -8,6 +8,7 @@ in flight, and a rerun repeats it without duplicates.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import importlib
@@ -80,7 +81,7 @@ class Operation:
     target: TargetRows
     row: dict
     create: bool  # If-None-Match: * (create only) or If-Match: * (update only)
-    role: str  # primary | activate | child
+    role: str  # reopen | primary | activate | child | final | require
 
     @property
     def entity_set(self) -> str:
@@ -95,13 +96,20 @@ class Operation:
         t = self.target
         if self.role == "activate":
             return list(t.after_insert)
+        if self.role == "final":
+            return list(t.final)
+        if self.role == "reopen":
+            return list(t.reopen)
         if self.create:
-            return [c for c in t.value_columns if c not in t.after_insert]
-        return [c for c in t.value_columns if c not in t.insert_only]
+            return [c for c in t.value_columns if c not in t.after_insert and c not in t.final]
+        return [c for c in t.value_columns if c not in t.insert_only and c not in t.final]
 
     @property
     def body(self) -> dict:
-        return {c: self.row[c] for c in self.columns}
+        if self.role == "reopen":
+            return dict(self.target.reopen)
+        not_null = self.target.not_null
+        return {c: self.row[c] for c in self.columns if not (c in not_null and _missing(self.row[c]))}
 
     def redone(self, *, create: bool) -> Operation:
         return Operation(self.bc_id, self.target, self.row, create, self.role)
@@ -304,7 +312,7 @@ class SyncEngine:
             counts["failed"] += len(failures)
             return counts
 
-        outcomes = self._load(plans)
+        outcomes = self._load(plans, result.requires)
         successes = [bc_id for bc_id, error in outcomes.items() if error is None]
         load_errors = [{"bc_id": bc_id, "field": None, "message": e} for bc_id, e in outcomes.items() if e is not None]
         if load_errors:
@@ -397,13 +405,15 @@ class SyncEngine:
         keys = list(m.target.match_on)
         if not keys:
             return result
-        new = result.primary.rows[result.primary.rows["bc_id"].isin(frame.loc[~frame["existing"], "bc_id"])]
-        if new.empty or not all(k in new for k in keys):
+        new = _match_values(
+            result.primary.rows[result.primary.rows["bc_id"].isin(frame.loc[~frame["existing"], "bc_id"])], keys
+        )
+        if new is None or new.empty:
             return result
         index = self._target_index()
         if index.empty:
             return result
-        matches = new[["bc_id", "target_id", *keys]].merge(index, on=keys, how="inner", suffixes=("", "_found"))
+        matches = new.merge(index, on=keys, how="inner", suffixes=("", "_found"))
         matches = matches[matches["found_id"] != matches["target_id"]].drop_duplicates("bc_id")
         if matches.empty:
             return result
@@ -430,6 +440,9 @@ class SyncEngine:
             ):
                 rows.extend(page)
             index = pd.DataFrame(rows, columns=[m.target.key, *m.target.match_on])
+            for key in m.target.match_on:
+                if _bind_column(key):  # lookup ids: compared as lower-case GUIDs
+                    index[key] = index[key].map(lambda v: v.lower() if isinstance(v, str) else v)
             self._match_index = index.rename(columns={m.target.key: "found_id"})
         return self._match_index
 
@@ -463,34 +476,44 @@ class SyncEngine:
             if not is_new and last_ok[bc_id] and last_hash[bc_id] == digest:
                 unchanged[bc_id] = digest
                 continue
-            ops = [Operation(bc_id, primary, row, is_new, "primary")]
-            if is_new and primary.after_insert:
-                ops.append(Operation(bc_id, primary, row, False, "activate"))
-            ops += [Operation(bc_id, target, child, is_new, "child") for target, child in children.get(bc_id, [])]
-            plans[bc_id] = RecordPlan(bc_id, row["target_id"], is_new, digest, ops)
+            ops = _operations(bc_id, primary, row, children.get(bc_id, []), create=is_new)
+            plans[bc_id] = RecordPlan(bc_id, row["target_id"], is_new, digest, ops, children.get(bc_id, []))
         return plans, unchanged
 
-    def _load(self, plans: dict[str, RecordPlan]) -> dict[str, str | None]:
+    def _load(self, plans: dict[str, RecordPlan], requires: list[TargetRows] = ()) -> dict[str, str | None]:
         """Write every plan through ``$batch``; a create that finds the row already there (a rerun
-        after a crash) becomes an update, and an update that finds it gone becomes a create."""
+        after a crash) becomes an update, and an update that finds it gone becomes a create.
+
+        Rows the records require go first, create-only: one that already exists is left alone.
+        """
         outcomes: dict[str, str | None] = {}  # bc_id -> None (written) or the error
         pending = {bc_id: list(plan.operations) for bc_id, plan in plans.items()}
-        for attempt in range(2):
+        required = _required_operations(requires) if plans else []
+        for attempt in range(3):  # a record may switch once, then one of its children once
             flat = [op for ops in pending.values() for op in ops]
             if not flat:
                 break
-            results = self.dataverse.batch([self._batch_operation(op) for op in flat], continue_on_error=True)
+            sent = required + flat
+            results = self.dataverse.batch([self._batch_operation(op) for op in sent], continue_on_error=True)
+            for op, res in zip(required, results, strict=False):
+                if not (200 <= res.status < 300 or res.status == 412):
+                    log.warning(
+                        "%s: a row the records need was not created: %s", self.mapping.name, _describe_failure(op, res)
+                    )
+            required = []
             retry: dict[str, list[Operation]] = {}
             failed: set[str] = set()
-            for op, res in zip(flat, results, strict=True):
+            for op, res in zip(flat, results[len(sent) - len(flat) :], strict=True):
                 if op.bc_id in failed or op.bc_id in retry:
                     continue
                 if 200 <= res.status < 300:
                     continue
                 plan = plans[op.bc_id]
-                if attempt == 0 and op.create and res.status == 412 and op.role in ("primary", "child"):
+                whole = op.role in ("primary", "reopen")
+                may_switch = attempt == 0 if whole else (op.role == "child" and attempt < 2)
+                if may_switch and op.create and res.status == 412:
                     retry[op.bc_id] = self._switch(plan, op, create=False)
-                elif attempt == 0 and not op.create and res.status == 404 and op.role in ("primary", "child"):
+                elif may_switch and not op.create and res.status == 404:
                     retry[op.bc_id] = self._switch(plan, op, create=True)
                 else:
                     failed.add(op.bc_id)
@@ -499,25 +522,23 @@ class SyncEngine:
                 if bc_id not in failed and bc_id not in retry:
                     outcomes[bc_id] = None
             pending = retry
-        for bc_id in pending:  # still conflicting after the second attempt
-            outcomes[bc_id] = (
-                "failed",
-                "The row kept changing between create and update; it is retried next run.",
-                None,
-            )
+        for bc_id in pending:  # still conflicting after the last attempt
+            outcomes[bc_id] = "The Sales row kept changing between create and update; the record is retried next run."
         return outcomes
 
     def _switch(self, plan: RecordPlan, failed_op: Operation, *, create: bool) -> list[Operation]:
-        """The failed operation and everything after it, redone as create or as update."""
-        if failed_op.role == "primary":
+        """Redo a record whose row was not as expected: all of it as create or as update when its
+        own row failed; when a child failed, that child and the later ones (the state writes stay
+        updates)."""
+        if failed_op.role in ("primary", "reopen"):
             plan.created = create
+            return _operations(plan.bc_id, failed_op.target, failed_op.row, plan.children, create=create)
         redone = []
         for op in plan.operations[plan.operations.index(failed_op) :]:
-            if op.role == "activate":
-                continue  # an update carries the state itself; a re-create gets its own below
-            redone.append(op.redone(create=create))
-            if op.role == "primary" and create and op.target.after_insert:
-                redone.append(Operation(op.bc_id, op.target, op.row, False, "activate"))
+            if op.role == "child":
+                redone.append(op.redone(create=create))
+            elif op.role == "final":
+                redone.append(op)
         return redone
 
     def _batch_operation(self, op: Operation):
@@ -534,6 +555,63 @@ class RecordPlan:
     created: bool
     hash: str
     operations: list[Operation]
+    children: list[tuple[TargetRows, dict]] = field(default_factory=list)
+
+
+def _operations(
+    bc_id: str, primary: TargetRows, row: dict, children: list[tuple[TargetRows, dict]], *, create: bool
+) -> list[Operation]:
+    """The writes of one record, in order: [reopen], the row, [its state after creation], its
+    children, [its final columns]."""
+    ops = []
+    if not create and primary.reopen:
+        ops.append(Operation(bc_id, primary, row, False, "reopen"))
+    ops.append(Operation(bc_id, primary, row, create, "primary"))
+    if create and primary.after_insert:
+        ops.append(Operation(bc_id, primary, row, False, "activate"))
+    ops += [Operation(bc_id, target, child, create, "child") for target, child in children]
+    if primary.final:
+        ops.append(Operation(bc_id, primary, row, False, "final"))
+    return ops
+
+
+def _required_operations(requires: Iterable[TargetRows]) -> list[Operation]:
+    """Create-only writes of the rows records require, each row once."""
+    ops, seen = [], set()
+    for target in requires:
+        for row in target.rows.to_dict("records"):
+            key = (target.entity_set, row["target_id"])
+            if key not in seen:
+                seen.add(key)
+                ops.append(Operation(row.get("bc_id"), target, row, True, "require"))
+    return ops
+
+
+def _bind_column(key: str) -> str | None:
+    """``_pricelevelid_value`` (how Dataverse reads a lookup) -> ``pricelevelid@odata.bind``."""
+    if key.startswith("_") and key.endswith("_value"):
+        return key[1:-6] + "@odata.bind"
+    return None
+
+
+def _match_values(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame | None:
+    """``bc_id``, ``target_id`` and the match values of rows; a lookup key (``_x_value``) takes the
+    GUID the row binds in ``x@odata.bind``. None when a key is missing from the rows."""
+    out = rows[["bc_id", "target_id"]].copy()
+    for key in keys:
+        if key in rows:
+            out[key] = rows[key]
+        elif (column := _bind_column(key)) and column in rows:
+            out[key] = rows[column].map(
+                lambda v: v[v.rfind("(") + 1 : -1].lower() if isinstance(v, str) and v.endswith(")") else None
+            )
+        else:
+            return None
+    return out
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def _hash_of(extra: Any) -> str | None:
@@ -546,16 +624,19 @@ def _hash_of(extra: Any) -> str | None:
 
 
 def _describe_failure(op: Operation, result) -> str:
-    what = {"primary": "Writing", "activate": "Activating", "child": "Writing"}[op.role]
+    what = {"activate": "Activating", "reopen": "Reopening", "final": "Finishing"}.get(op.role, "Writing")
     code = f" ({result.error_code})" if getattr(result, "error_code", None) else ""
     message = getattr(result, "error_message", None) or f"HTTP {result.status}"
     return f"{what} {op.entity_set}({op.target_id}) failed with HTTP {result.status}{code}: {message}"
 
 
 def _drop_records(result: TransformResult, bc_ids: set[str]) -> TransformResult:
-    keep = lambda t: TargetRows(t.entity_set, t.rows[~t.rows["bc_id"].isin(bc_ids)], t.insert_only, t.after_insert)  # noqa: E731
-    return TransformResult(
-        keep(result.primary), [keep(c) for c in result.children], result.errors[~result.errors["bc_id"].isin(bc_ids)]
+    keep = lambda t: dataclasses.replace(t, rows=t.rows[~t.rows["bc_id"].isin(bc_ids)])  # noqa: E731
+    return dataclasses.replace(
+        result,
+        primary=keep(result.primary),
+        children=[keep(c) for c in result.children],
+        errors=result.errors[~result.errors["bc_id"].isin(bc_ids)],
     )
 
 

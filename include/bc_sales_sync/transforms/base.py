@@ -47,12 +47,22 @@ class TargetRows:
     :param insert_only: columns sent only when the row is created.
     :param after_insert: columns sent in a second request right after creation (a new product
         starts as Draft; its state is set once it exists).
+    :param final: columns sent in a request of their own after the record's children, on create
+        and on update (an invoice's totals and state: once it is paid, neither the invoice nor
+        its lines can change).
+    :param reopen: values sent in a request of their own before an existing row is updated (a
+        paid invoice is set back to Active first, as BC does, so that it can change).
+    :param not_null: columns left out of a request when their value is None, so Sales keeps
+        what it has (BC's "Not Null" field option: a blank salesperson leaves the owner alone).
     """
 
     entity_set: str
     rows: pd.DataFrame
     insert_only: frozenset[str] = frozenset()
     after_insert: tuple[str, ...] = ()
+    final: tuple[str, ...] = ()
+    reopen: dict[str, Any] = field(default_factory=dict)
+    not_null: frozenset[str] = frozenset()
 
     @property
     def value_columns(self) -> list[str]:
@@ -61,9 +71,17 @@ class TargetRows:
 
 @dataclass
 class TransformResult:
+    """What a transform returns.
+
+    :param requires: rows the records refer to that may not exist yet (the price list of an
+        invoice's currency): created before the records when missing, left as they are when they
+        exist. Their ``bc_id`` is not used.
+    """
+
     primary: TargetRows
     children: list[TargetRows] = field(default_factory=list)
     errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ERROR_COLUMNS))
+    requires: list[TargetRows] = field(default_factory=list)
 
 
 @dataclass
