@@ -75,6 +75,8 @@ class Sandbox:
                 access_log=False,
                 lifespan="off",
                 timeout_keep_alive=30,
+                # Idle keep-alive connections of clients must not hold up a stop.
+                timeout_graceful_shutdown=2,
             )
             servers.append(uvicorn.Server(cfg))
         return servers
