@@ -18,6 +18,8 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import msgspec
 import sqlalchemy as sa
+from odata_query import ast as oast
+from odata_query.grammar import ODataLexer, ODataParser
 
 from include.sandbox.bc import logic, metadata, odata
 from include.sandbox.bc import tables as t
@@ -689,8 +691,6 @@ class Engine:
 
     def _require_document_filter(self, view: View, odata_filter: str | None) -> None:
         """BC's line pages refuse to list lines across documents."""
-        from odata_query import ast as oast
-        from odata_query.grammar import ODataLexer, ODataParser
 
         def pins(node) -> bool:
             if isinstance(node, oast.BoolOp) and isinstance(node.op, oast.And):
