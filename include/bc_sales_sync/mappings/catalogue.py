@@ -80,4 +80,183 @@ ITEM_PRODUCT = Mapping(
     options={"extra_source_fields": ["Base_Unit_of_Measure", "Blocked", "Vendor_No"]},
 )
 
-DEFAULT_MAPPINGS: tuple[Mapping, ...] = (UNIT_OF_MEASURE, RESOURCE_PRODUCT, ITEM_PRODUCT)
+# -- the prerequisites (bc_dataverse_sync) -----------------------------------------------------
+
+SALES_USERS_WHO_CAN_OWN = "isdisabled eq false and islicensed eq true and isintegrationuser eq false"
+CUSTOMER_TYPE_CUSTOMER = 3
+
+SALESPEOPLE = Mapping(
+    name="SALESPEOPLE",
+    task_id="salespeople",
+    source=Source("salespeoplePurchasers"),
+    target=Target("systemusers", "systemuserid", match_on=("internalemailaddress",), filter=SALES_USERS_WHO_CAN_OWN),
+    transform="include.bc_sales_sync.transforms.salespeople:salespeople_to_users",
+    fields=(FieldMap("internalemailaddress", source="email"),),
+    couple_only=True,
+    lookups=("sales_users",),
+    options={"extra_source_fields": ["code", "displayName"]},
+)
+
+CURRENCY = Mapping(
+    name="CURRENCY",
+    task_id="currency",
+    source=Source("currencies"),
+    target=Target("transactioncurrencies", "transactioncurrencyid", match_on=("isocurrencycode",)),
+    transform="include.bc_sales_sync.transforms.currencies:currencies_to_transaction_currencies",
+    fields=(
+        FieldMap("isocurrencycode", source="code"),
+        FieldMap("currencysymbol", source="symbol"),
+        FieldMap("currencyname", source="displayName"),
+        FieldMap("currencyprecision", constant=2, insert_only=True),
+    ),
+    lookups=("exchange_rates",),
+    inactivity_timeout_minutes=720,
+)
+
+CUSTOMER = Mapping(
+    name="CUSTOMER",
+    task_id="customer",
+    # Blocked customers are not synchronized (BC's table filter Blocked = ' ').
+    source=Source(
+        "CustomerCard", key="SystemId", modified="SystemModifiedAt", web_service=True, filter="Blocked eq ' '"
+    ),
+    target=Target(
+        "accounts",
+        "accountid",
+        match_on=("accountnumber",),
+        filter=f"statecode eq 0 and customertypecode eq {CUSTOMER_TYPE_CUSTOMER}",
+    ),
+    transform="include.bc_sales_sync.transforms.customers:customers_to_accounts",
+    fields=(
+        FieldMap("name", source="Name"),
+        # Not in BC's default field list: the customer number makes accounts findable and lets
+        # match-based coupling find an account created in Sales for a BC customer.
+        FieldMap("accountnumber", source="No"),
+        FieldMap("address1_line1", source="Address"),
+        FieldMap("address1_line2", source="Address_2"),
+        FieldMap("address1_postalcode", source="Post_Code"),
+        FieldMap("address1_city", source="City"),
+        FieldMap("address1_country", source="Country_Region_Code"),
+        FieldMap("address1_stateorprovince", source="County"),
+        FieldMap("emailaddress1", source="E_Mail"),
+        FieldMap("websiteurl", source="Home_Page"),
+        FieldMap("telephone1", source="Phone_No"),
+        FieldMap("creditlimit", source="Credit_Limit_LCY"),
+        FieldMap("customertypecode", constant=CUSTOMER_TYPE_CUSTOMER, insert_only=True),
+    ),
+    dependencies=("SALESPEOPLE", "CURRENCY"),
+    lookups=("salespeople", "currencies", "local_currency"),
+    inactivity_timeout_minutes=720,
+    options={"extra_source_fields": ["Salesperson_Code", "Currency_Code"]},
+)
+
+PREREQUISITE_MAPPINGS: tuple[Mapping, ...] = (SALESPEOPLE, CURRENCY, CUSTOMER)
+
+# -- price lists and invoices (bc_sales_sync, after the products) ---------------------------------
+
+CURRENCY_PRICE_LIST_NAME = "Price List in {code}"
+
+CUSTPRCGRP_PRICE = Mapping(
+    name="CUSTPRCGRP-PRICE",
+    task_id="customer_price_group",
+    source=Source("CustomerPriceGroups", key="SystemId", modified="SystemModifiedAt", web_service=True),
+    target=Target("pricelevels", "pricelevelid", match_on=("name",)),
+    transform="include.bc_sales_sync.transforms.prices:price_groups_to_price_lists",
+    fields=(FieldMap("name", source="Code"), FieldMap("description", source="Description")),
+    dependencies=("CURRENCY", "ITEM-PRODUCT"),
+    lookups=("price_group_currencies", "price_lists", "price_groups", "currencies", "local_currency"),
+)
+
+SALESPRC_PRODPRICE = Mapping(
+    name="SALESPRC-PRODPRICE",
+    task_id="sales_price",
+    source=Source(
+        "SalesPrices",
+        key="SystemId",
+        modified="SystemModifiedAt",
+        web_service=True,
+        filter="Sales_Type eq 'Customer Price Group' and Sales_Code ne ''",
+    ),
+    # An uncoupled price list item with the same price list, product and unit is reused.
+    target=Target(
+        "productpricelevels",
+        "productpricelevelid",
+        match_on=("_pricelevelid_value", "_productid_value", "_uomid_value"),
+    ),
+    transform="include.bc_sales_sync.transforms.prices:sales_prices_to_price_list_items",
+    fields=(
+        FieldMap("productnumber", source="Item_No"),
+        FieldMap("amount", source="Unit_Price"),
+        FieldMap("pricingmethodcode", constant=1),
+        FieldMap("quantitysellingcode", constant=1, insert_only=True),
+    ),
+    dependencies=("CUSTPRCGRP-PRICE", "ITEM-PRODUCT"),
+    lookups=("price_lists", "price_groups", "products", "units", "currencies", "local_currency"),
+    options={"extra_source_fields": ["Sales_Code", "Starting_Date", "Currency_Code", "Unit_of_Measure_Code"]},
+)
+
+# Posted invoices only: drafts ("Draft", "In Review") are documents still being edited.
+POSTED_INVOICES = "status eq 'Open' or status eq 'Paid' or status eq 'Canceled' or status eq 'Corrective'"
+
+POSTEDSALESINV_INV = Mapping(
+    name="POSTEDSALESINV-INV",
+    task_id="posted_sales_invoice",
+    source=Source("salesInvoices", filter=POSTED_INVOICES, expand=("salesInvoiceLines",)),
+    target=Target("invoices", "invoiceid"),
+    transform="include.bc_sales_sync.transforms.invoices:posted_invoices_to_invoices",
+    fields=(
+        FieldMap("invoicenumber", source="number"),
+        FieldMap("name", source="number"),
+        FieldMap("duedate", source="dueDate"),
+        FieldMap("billto_name", source="billToName"),
+        FieldMap("billto_line1", source="billToAddressLine1"),
+        FieldMap("billto_line2", source="billToAddressLine2"),
+        FieldMap("billto_city", source="billToCity"),
+        FieldMap("billto_country", source="billToCountry"),
+        FieldMap("billto_postalcode", source="billToPostCode"),
+        FieldMap("billto_stateorprovince", source="billToState"),
+        FieldMap("shipto_name", source="shipToName"),
+        FieldMap("shipto_line1", source="shipToAddressLine1"),
+        FieldMap("shipto_line2", source="shipToAddressLine2"),
+        FieldMap("shipto_city", source="shipToCity"),
+        FieldMap("shipto_country", source="shipToCountry"),
+        FieldMap("shipto_postalcode", source="shipToPostCode"),
+        FieldMap("shipto_stateorprovince", source="shipToState"),
+        FieldMap("totalamountlessfreight", source="totalAmountExcludingTax"),
+        FieldMap("totalamount", source="totalAmountIncludingTax"),
+        FieldMap("discountamount", source="discountAmount"),
+    ),
+    dependencies=("CUSTOMER", "SALESPEOPLE", "CURRENCY", "ITEM-PRODUCT", "RESOURCE-PRODUCT"),
+    lookups=(
+        "couplings:CUSTOMER",
+        "salespeople",
+        "currencies",
+        "products",
+        "price_lists",
+        "price_list_items",
+        "local_currency",
+        "default_price_list",
+    ),
+    options={
+        "extra_source_fields": [
+            "customerId",
+            "customerNumber",
+            "customerName",
+            "salesperson",
+            "currencyCode",
+            "pricesIncludeTax",
+            "remainingAmount",
+        ]
+    },
+)
+
+SALES_MAPPINGS: tuple[Mapping, ...] = (
+    UNIT_OF_MEASURE,
+    RESOURCE_PRODUCT,
+    ITEM_PRODUCT,
+    CUSTPRCGRP_PRICE,
+    SALESPRC_PRODPRICE,
+    POSTEDSALESINV_INV,
+)
+
+DEFAULT_MAPPINGS: tuple[Mapping, ...] = (*PREREQUISITE_MAPPINGS, *SALES_MAPPINGS)

@@ -8,6 +8,7 @@ when the run may write. ``couplings:<MAPPING>`` gives another mapping's coupling
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -191,12 +192,202 @@ def load_default_price_list(lookups: Lookups) -> str:
     return price_list_id
 
 
+# -- the prerequisites, price lists and invoices ------------------------------------------------
+
+
+def _bc_rows(lookups: Lookups, entity_set: str, select: list[str], **kwargs: Any) -> pd.DataFrame:
+    rows: list[dict] = []
+    for page in lookups.bc.iter_pages(entity_set, select=select, **kwargs):
+        rows.extend(page)
+    return pd.DataFrame(rows, columns=select)
+
+
+def _coupled(lookups: Lookups, mapping: str, records: pd.DataFrame, id_column: str) -> pd.DataFrame:
+    """``records`` with ``crm_id``: the Sales row each one is coupled to (uncoupled ones left out)."""
+    couplings = lookups.get(COUPLINGS_PREFIX + mapping)[["bc_id", "crm_id"]]
+    keyed = records.assign(bc_id=records[id_column].astype(str).str.lower())
+    return keyed.merge(couplings.assign(bc_id=couplings["bc_id"].astype(str).str.lower()), on="bc_id")
+
+
+def load_sales_users(lookups: Lookups) -> pd.DataFrame:
+    """Sales users with what decides whether they can own records (SALESPEOPLE)."""
+    columns = ["systemuserid", "internalemailaddress", "fullname", "isdisabled", "islicensed", "isintegrationuser"]
+    return pd.DataFrame(lookups.rows("systemusers", select=columns), columns=columns)
+
+
+def load_local_currency_code(lookups: Lookups) -> str:
+    return local_currency_code(lookups)
+
+
+def _base_currency_code(lookups: Lookups) -> str | None:
+    """The ISO code of the Sales organization's base currency."""
+    organizations = lookups.rows("organizations", select=["_basecurrencyid_value"])
+    base_id = organizations[0].get("_basecurrencyid_value") if organizations else None
+    if not base_id:
+        return None
+    found = lookups.rows(
+        "transactioncurrencies", select=["isocurrencycode"], filter=f"transactioncurrencyid eq {base_id}"
+    )
+    return found[0]["isocurrencycode"] if found else None
+
+
+def load_exchange_rates(lookups: Lookups) -> pd.DataFrame:
+    """The Sales exchange rate of every BC currency with a current rate: units of it per unit of the
+    Sales base currency (BC: GetCRMLCYToFCYExchangeRate; the inverse of the rate BC shows).
+
+    BC's currency factor of a currency is ``exchangeRateAmount / relationalExchangeRateAmount``
+    (times the relational currency's factor when the rate is given against another currency), from
+    the rate with the latest starting date up to today. A Sales base currency other than the local
+    currency divides by its own factor. Currencies without a rate are left out (their records fail).
+    """
+    from include.bc_sales_sync.hooks.exceptions import NotFound
+
+    local = lookups.get("local_currency_code").upper()
+    columns = [
+        "currencyCode",
+        "startingDate",
+        "exchangeRateAmount",
+        "relationalCurrencyCode",
+        "relationalExchangeRateAmount",
+    ]
+    try:
+        rates = _bc_rows(lookups, "currencyExchangeRates", columns)
+    except NotFound:
+        log.warning("Business Central serves no currencyExchangeRates; currencies without a rate cannot be synced.")
+        rates = pd.DataFrame(columns=columns)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    rates = rates[rates["startingDate"].astype(str).str[:10] <= today]
+    current = rates.sort_values("startingDate").groupby(rates["currencyCode"].str.upper()).last()
+
+    factors: dict[str, float | None] = {local: 1.0, "": 1.0}
+
+    def factor(code: str, seen: frozenset[str] = frozenset()) -> float | None:
+        if code in factors:
+            return factors[code]
+        if code not in current.index or code in seen:
+            return None
+        row = current.loc[code]
+        amount, relational = float(row["exchangeRateAmount"] or 0), float(row["relationalExchangeRateAmount"] or 0)
+        other = factor(str(row["relationalCurrencyCode"] or "").upper(), seen | {code})
+        factors[code] = amount / relational * other if amount > 0 and relational > 0 and other else None
+        return factors[code]
+
+    base = (_base_currency_code(lookups) or local).upper()
+    base_factor = factor(base)
+    out = []
+    for code in sorted({*current.index, local}):  # one pass per currency
+        own = factor(code)
+        if own and base_factor:
+            out.append({"code": code, "exchangerate": round(own / base_factor, 10)})
+    return pd.DataFrame(out, columns=["code", "exchangerate"])
+
+
+def load_currencies(lookups: Lookups) -> pd.DataFrame:
+    """BC currency code -> the Sales currency it is coupled to (CURRENCY); the local currency's code
+    -> the local Sales currency."""
+    bc = _bc_rows(lookups, "currencies", ["id", "code"])
+    coupled = _coupled(lookups, "CURRENCY", bc, "id")
+    frame = pd.DataFrame({"code": coupled["code"].astype(str).str.upper(), "transactioncurrencyid": coupled["crm_id"]})
+    local = lookups.get("local_currency_code").upper()
+    if local not in set(frame["code"]):
+        local_row = pd.DataFrame({"code": [local], "transactioncurrencyid": [lookups.get("local_currency")]})
+        frame = pd.concat([frame, local_row], ignore_index=True)
+    return frame
+
+
+def load_salespeople(lookups: Lookups) -> pd.DataFrame:
+    """BC salesperson code -> the Sales user it is coupled to (SALESPEOPLE)."""
+    bc = _bc_rows(lookups, "salespeoplePurchasers", ["id", "code"])
+    coupled = _coupled(lookups, "SALESPEOPLE", bc, "id")
+    return pd.DataFrame({"code": coupled["code"].astype(str).str.upper(), "systemuserid": coupled["crm_id"]})
+
+
+def load_price_group_currencies(lookups: Lookups) -> pd.DataFrame:
+    """Per customer price group, the currency of its first sales price in BC's key order (what the
+    group's price list is created in)."""
+    key = ["Item_No", "Starting_Date", "Currency_Code", "Variant_Code", "Unit_of_Measure_Code", "Minimum_Quantity"]
+    prices = _bc_rows(
+        lookups,
+        "SalesPrices",
+        ["Sales_Code", *key],
+        filter="Sales_Type eq 'Customer Price Group' and Sales_Code ne ''",
+        web_service=True,
+    )
+    first = prices.sort_values(["Sales_Code", *key], kind="stable").drop_duplicates("Sales_Code")
+    return pd.DataFrame({"group": first["Sales_Code"].astype(str).str.upper(), "currency_code": first["Currency_Code"]})
+
+
+def load_price_lists(lookups: Lookups) -> pd.DataFrame:
+    """Every Sales price list with its currency and state."""
+    columns = ["pricelevelid", "name", "_transactioncurrencyid_value", "statecode"]
+    frame = pd.DataFrame(lookups.rows("pricelevels", select=columns), columns=columns)
+    return frame.rename(columns={"_transactioncurrencyid_value": "transactioncurrencyid"})
+
+
+def load_price_groups(lookups: Lookups) -> pd.DataFrame:
+    """Customer price group code -> its coupled Sales price list and that list's currency."""
+    bc = _bc_rows(lookups, "CustomerPriceGroups", ["SystemId", "Code"], web_service=True)
+    coupled = _coupled(lookups, "CUSTPRCGRP-PRICE", bc, "SystemId")
+    lists = lookups.get("price_lists")
+    merged = coupled.merge(lists, left_on="crm_id", right_on="pricelevelid", how="left")
+    return pd.DataFrame(
+        {
+            "code": merged["Code"].astype(str).str.upper(),
+            "pricelevelid": merged["crm_id"],
+            "transactioncurrencyid": merged["transactioncurrencyid"],
+        }
+    )
+
+
+def load_products(lookups: Lookups) -> pd.DataFrame:
+    """Products coupled to BC items (kind ``Item``) and resources (``Resource``): number, unit, state."""
+    columns = ["productid", "productnumber", "statecode", "_defaultuomid_value", "_defaultuomscheduleid_value"]
+    products = pd.DataFrame(lookups.rows("products", select=columns), columns=columns)
+    parts = []
+    for kind, mapping in (("Item", "ITEM-PRODUCT"), ("Resource", "RESOURCE-PRODUCT")):
+        couplings = lookups.get(COUPLINGS_PREFIX + mapping)
+        coupled = products[products["productid"].isin(set(couplings["crm_id"]))]
+        parts.append(coupled.assign(kind=kind))
+    merged = pd.concat(parts, ignore_index=True)
+    return pd.DataFrame(
+        {
+            "kind": merged["kind"],
+            "number": merged["productnumber"],
+            "productid": merged["productid"],
+            "uomid": merged["_defaultuomid_value"],
+            "uomscheduleid": merged["_defaultuomscheduleid_value"],
+            "statecode": merged["statecode"],
+        }
+    )
+
+
+def load_price_list_items(lookups: Lookups) -> pd.DataFrame:
+    """Items of every price list but the default one (which every synchronized product is on)."""
+    columns = ["_pricelevelid_value", "_productid_value", "_uomid_value"]
+    default_id = lookups.get("default_price_list")
+    frame = pd.DataFrame(
+        lookups.rows("productpricelevels", select=columns, filter=f"_pricelevelid_value ne {default_id}"),
+        columns=columns,
+    )
+    return frame.rename(columns={c: c[1:-6] for c in columns})
+
+
 LOADERS: dict[str, Callable[[Lookups], Any]] = {
     "unit_groups": load_unit_groups,
     "units": load_units,
     "vendors": load_vendors,
     "local_currency": load_local_currency,
     "default_price_list": load_default_price_list,
+    "sales_users": load_sales_users,
+    "local_currency_code": load_local_currency_code,
+    "exchange_rates": load_exchange_rates,
+    "currencies": load_currencies,
+    "salespeople": load_salespeople,
+    "price_group_currencies": load_price_group_currencies,
+    "price_lists": load_price_lists,
+    "price_groups": load_price_groups,
+    "products": load_products,
+    "price_list_items": load_price_list_items,
 }
 # How a constant lookup is named in TransformContext.constants.
 CONSTANT_NAMES = {"local_currency": "local_currency_id", "default_price_list": "default_price_list_id"}

@@ -10,8 +10,18 @@ from include.bc_sales_sync.mappings import ConflictPolicy, MappingError
 from include.bc_sales_sync.mappings.registry import apply_overrides, default_mappings, load_mappings
 
 
-def test_defaults_are_the_ordered_first_jobs():
-    assert list(default_mappings()) == ["UNIT OF MEASURE", "RESOURCE-PRODUCT", "ITEM-PRODUCT"]
+def test_defaults_are_the_prerequisites_then_the_six_jobs_in_bc_order():
+    assert list(default_mappings()) == [
+        "SALESPEOPLE",
+        "CURRENCY",
+        "CUSTOMER",
+        "UNIT OF MEASURE",
+        "RESOURCE-PRODUCT",
+        "ITEM-PRODUCT",
+        "CUSTPRCGRP-PRICE",
+        "SALESPRC-PRODPRICE",
+        "POSTEDSALESINV-INV",
+    ]
 
 
 def test_overrides_change_filter_fields_policy_and_coupling():
