@@ -839,22 +839,43 @@ class Engine:
         if "POST" not in view.methods:
             raise method_not_allowed("POST", view.name)
         body = self._body(req)
+        # Deep insert (a document with its lines in one POST), as BC's API pages allow.
+        nested = {}
+        for name in [k for k, v in body.items() if isinstance(v, list)]:
+            nav = view.navs_by_name.get(name)
+            if nav is None or not nav.many or not all(isinstance(item, dict) for item in body[name]):
+                raise bad_request(
+                    f"The property '{name}' of {view.type_name} cannot be set in a create; only "
+                    f"{', '.join(n.name for n in view.navs if n.many) or 'nothing'} can be inserted with it."
+                )
+            nested[name] = body.pop(name)
         values = self._convert(view, body, creating=True)
         values.update(view.where)
         values.update(conditions)
         with self.store.transaction():
-            logic.before_write(self.ctx, view.table, values, None)
-            self._check_keys(view.table, values, None)
-            try:
-                row = self.store.insert(view.table, values, trusted=True)
-            except (ValidationError, DuplicateKeyError) as exc:
-                raise self._store_error(exc, view) from None
-            logic.after_write(self.ctx, view.table, row, None)
+            row = self._insert(view, values)
+            for name, items in nested.items():
+                nav = view.navs_by_name[name]
+                target = API[nav.target]
+                link = {target.mapping[nav.remote]: row[view.mapping[nav.local]]}
+                for item in items:
+                    child = self._convert(target, item, creating=True)
+                    self._insert(target, {**child, **target.where, **link})
         opts, _ = odata.parse_query(req.query)
         payload = self._entity_payload(req, view, row, context, opts)
         headers = self._entity_headers(payload)
         headers["location"] = f"{context.replace('/$metadata#', '/')}({self._key_text(view, row)})"
         return Response(201, payload, headers)
+
+    def _insert(self, view: View, values: dict) -> dict:
+        logic.before_write(self.ctx, view.table, values, None)
+        self._check_keys(view.table, values, None)
+        try:
+            row = self.store.insert(view.table, values, trusted=True)
+        except (ValidationError, DuplicateKeyError) as exc:
+            raise self._store_error(exc, view) from None
+        logic.after_write(self.ctx, view.table, row, None)
+        return row
 
     def _check_if_match(self, req: Request, row: dict) -> None:
         header = req.headers.get("if-match")

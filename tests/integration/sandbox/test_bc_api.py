@@ -534,6 +534,23 @@ def test_invoice_discount_is_spread_over_the_lines(bc, fresh_sandbox):
     assert header["totalAmountExcludingTax"] == pytest.approx(gross - 100)
 
 
+def test_deep_insert_of_an_order_with_lines(bc, fresh_sandbox):
+    body = {
+        "customerNumber": "30000",
+        "salesOrderLines": [
+            {"lineObjectNumber": "1896-S", "quantity": 2},
+            {"lineType": "Item", "lineObjectNumber": "1906-S", "quantity": 1, "discountAmount": 20},
+        ],
+    }
+    order = bc.ok("POST", "salesOrders?$expand=salesOrderLines", 201, json=body)
+    assert [line["lineObjectNumber"] for line in order["salesOrderLines"]] == ["1896-S", "1906-S"]
+    assert order["totalAmountExcludingTax"] == pytest.approx(2 * 1000.8 + 281.4 - 20)
+    assert order["salesOrderLines"][0]["shipQuantity"] == 2
+    bad = dict(body, salesOrderLines=[{"lineObjectNumber": "NO-SUCH-ITEM", "quantity": 1}])
+    assert bc.call("POST", "salesOrders", json=bad).status_code == 404
+    assert len(bc.ok("GET", "salesOrders?$filter=customerNumber eq '30000'")["value"]) == 2  # the seeded one + ours
+
+
 def test_posting_an_empty_invoice_is_refused(bc, fresh_sandbox):
     invoice = bc.ok("POST", "salesInvoices", 201, json={"customerNumber": "40000"})
     response = bc.call("POST", f"salesInvoices({invoice['id']})/Microsoft.NAV.post")
