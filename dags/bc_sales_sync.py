@@ -1,10 +1,11 @@
 """
 ### Business Central → Dynamics 365 Sales: the ordered sync jobs
 
-Runs BC's default synchronization jobs every 30 minutes, in BC's order: unit of measure →
-resource → item (then customer price group → sales price → posted sales invoice). Each task
+Runs BC's six default synchronization jobs every 30 minutes, in BC's order: unit of measure →
+resource → item → customer price group → sales price → posted sales invoice. Each task
 synchronizes one mapping: what changed since its watermark on a schedule, exactly its data
-interval in a backfill (`airflow backfill create --dag-id bc_sales_sync ...`).
+interval in a backfill (`airflow backfill create --dag-id bc_sales_sync ...`). Salespeople,
+currencies and customers, which price lists and invoices refer to, come from `bc_dataverse_sync`.
 
 **Params**: `full_sync` (read everything), `mappings` (names or task ids to run; the rest skip),
 `dry_run` (report what would change, write nothing). The `report` task logs each job's counters
@@ -26,6 +27,9 @@ JOBS = [
     ("UNIT OF MEASURE", "unit_of_measure"),
     ("RESOURCE-PRODUCT", "resource_product"),
     ("ITEM-PRODUCT", "item_product"),
+    ("CUSTPRCGRP-PRICE", "customer_price_group"),
+    ("SALESPRC-PRODPRICE", "sales_price"),
+    ("POSTEDSALESINV-INV", "posted_sales_invoice"),
 ]
 
 with DAG(

@@ -12,7 +12,29 @@ from airflow.dag_processing.dagbag import DagBag
 
 from tests.conftest import ROOT
 
-EXPECTED_ORDER = ["unit_of_measure", "resource_product", "item_product", "report"]
+EXPECTED_ORDER = {
+    "bc_sales_sync": [
+        "unit_of_measure",
+        "resource_product",
+        "item_product",
+        "customer_price_group",
+        "sales_price",
+        "posted_sales_invoice",
+        "report",
+    ],
+    "bc_dataverse_sync": ["salespeople", "currency", "customer", "report"],
+}
+MAPPINGS = {
+    "unit_of_measure": "UNIT OF MEASURE",
+    "resource_product": "RESOURCE-PRODUCT",
+    "item_product": "ITEM-PRODUCT",
+    "customer_price_group": "CUSTPRCGRP-PRICE",
+    "sales_price": "SALESPRC-PRODPRICE",
+    "posted_sales_invoice": "POSTEDSALESINV-INV",
+    "salespeople": "SALESPEOPLE",
+    "currency": "CURRENCY",
+    "customer": "CUSTOMER",
+}
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +44,7 @@ def dagbag() -> DagBag:
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert "bc_sales_sync" in dagbag.dag_ids
+    assert {"bc_sales_sync", "bc_dataverse_sync"} <= set(dagbag.dag_ids)
 
 
 def test_every_dag_has_tags_retries_and_runs_one_at_a_time(dagbag):
@@ -35,27 +57,42 @@ def test_every_dag_has_tags_retries_and_runs_one_at_a_time(dagbag):
                 assert task.retries >= 2, f"{dag_id}.{task.task_id}"
 
 
-def test_sync_jobs_run_in_bc_order(dagbag):
-    dag = dagbag.dags["bc_sales_sync"]
-    for upstream, downstream in itertools.pairwise(EXPECTED_ORDER):
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_ORDER))
+def test_sync_jobs_run_in_bc_order(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+    assert set(dag.task_ids) == set(EXPECTED_ORDER[dag_id])
+    for upstream, downstream in itertools.pairwise(EXPECTED_ORDER[dag_id]):
         assert dag.get_task(upstream).downstream_task_ids == {downstream}
     assert dag.get_task("report").trigger_rule == "all_done"
+    for task_id in EXPECTED_ORDER[dag_id][:-1]:
+        assert dag.get_task(task_id).mapping == MAPPINGS[task_id]
 
 
-def test_schedule_has_real_data_intervals(dagbag):
-    dag = dagbag.dags["bc_sales_sync"]
+def test_every_mapping_runs_in_exactly_one_dag(dagbag):
+    from include.bc_sales_sync.mappings.registry import default_mappings
+
+    tasks = [t for dag_id in EXPECTED_ORDER for t in EXPECTED_ORDER[dag_id][:-1]]
+    assert sorted(MAPPINGS[t] for t in tasks) == sorted(default_mappings())
+    assert all(default_mappings()[MAPPINGS[t]].task_id == t for t in tasks)
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_ORDER))
+def test_schedule_has_real_data_intervals(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
     assert dag.timetable.expression == "*/30 * * * *"
 
 
-def test_params(dagbag):
-    params = dagbag.dags["bc_sales_sync"].params
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_ORDER))
+def test_params(dagbag, dag_id):
+    params = dagbag.dags[dag_id].params
     assert params["full_sync"] is False and params["dry_run"] is False and params["mappings"] == []
 
 
-def test_sync_tasks_use_the_dataverse_pool_and_alert_on_failure(dagbag):
-    dag = dagbag.dags["bc_sales_sync"]
-    for task_id in EXPECTED_ORDER[:-1]:
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_ORDER))
+def test_sync_tasks_use_the_dataverse_pool_and_alert_on_failure(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+    for task_id in EXPECTED_ORDER[dag_id][:-1]:
         task = dag.get_task(task_id)
         assert task.pool == "dataverse_api"
         assert task.on_failure_callback and task.on_retry_callback
