@@ -213,6 +213,8 @@ def standalone() -> None:
         prepare()
         settings.load(airflow_bin=str(Path(sys.executable).with_name("airflow")))
         env = {**os.environ, **airflow_environment(), "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO"}
+        # standalone starts its components as `airflow ...` from the PATH: use this environment's.
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         print("Starting Airflow at http://localhost:8080 (user admin; the password is printed below). Ctrl-C stops.")
         with contextlib.suppress(KeyboardInterrupt):
             subprocess.run([str(Path(sys.executable).with_name("airflow")), "standalone"], env=env, check=False)

@@ -102,9 +102,10 @@ class EntitySyncOperator(BaseOperator):
         if full_sync:
             return Window(kind="full")
         dag_run = context.get("dag_run")
-        run_type = str(getattr(dag_run, "run_type", "") or "")
+        run_type = getattr(dag_run, "run_type", None)
+        run_type = str(getattr(run_type, "value", run_type) or "").lower()  # an enum in the Task SDK
         start, end = context.get("data_interval_start"), context.get("data_interval_end")
-        if run_type.endswith("backfill") and start is not None and end is not None and start < end:
+        if run_type == "backfill" and start is not None and end is not None and start < end:
             return Window(start, end, kind="interval")
         watermark = state.watermark(mapping_name)
         return Window(watermark - self.overlap if watermark else None, kind="incremental")

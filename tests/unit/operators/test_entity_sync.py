@@ -6,6 +6,7 @@ import datetime as dt
 from types import SimpleNamespace
 
 import pytest
+from airflow.sdk.api.datamodels._generated import DagRunType
 from airflow.sdk.exceptions import AirflowSkipException
 
 from include.bc_sales_sync.operators import EntitySyncOperator
@@ -36,8 +37,9 @@ def operator():
     return EntitySyncOperator(task_id="item_product", mapping="ITEM-PRODUCT")
 
 
-def test_backfill_reads_exactly_its_data_interval(operator):
-    window = operator.window(context("backfill"), FakeState(T1), "ITEM-PRODUCT")
+@pytest.mark.parametrize("run_type", ["backfill", DagRunType.BACKFILL])
+def test_backfill_reads_exactly_its_data_interval(operator, run_type):
+    window = operator.window(context(run_type), FakeState(T1), "ITEM-PRODUCT")
     assert (window.start, window.end, window.kind) == (T0, T1, "interval")
     assert window.odata_filter("SystemModifiedAt") == (
         "SystemModifiedAt gt 2026-11-01T10:00:00.000Z and SystemModifiedAt le 2026-11-01T10:30:00.000Z"
@@ -49,7 +51,7 @@ def test_scheduled_run_reads_from_the_watermark_minus_the_overlap(operator):
     assert window.start == T1 - operator.overlap and window.end is None and window.kind == "incremental"
 
 
-@pytest.mark.parametrize("run_type", ["manual", "scheduled"])
+@pytest.mark.parametrize("run_type", ["manual", "scheduled", DagRunType.SCHEDULED])
 def test_without_a_watermark_everything_is_read(operator, run_type):
     window = operator.window(context(run_type, start=None, end=None), FakeState(None), "ITEM-PRODUCT")
     assert window.start is None and window.end is None and window.odata_filter("x") is None
