@@ -242,25 +242,22 @@ def _resources(store: Store, count: int, rng: random.Random) -> Iterator[dict]:
             else f"{rng.choice(['Forklift', 'Van', 'Crane', 'Lift'])} {n + 1}"
         )
         price = round(rng.uniform(60, 140), 0) if person else round(rng.uniform(150, 400), 0)
-        yield t.complete(
-            "Resource",
-            {
-                "SystemId": t.record_id("Resource", no),
-                "No": no,
-                "Name": name,
-                "Search_Name": name.upper(),
-                "Type": "Person" if person else "Machine",
-                "Base_Unit_of_Measure": "HOUR" if person else "DAY",
-                "Unit_Price": price,
-                "Unit_Cost": round(price * 0.6, 2),
-                "Direct_Unit_Cost": round(price * 0.6, 2),
-                "Capacity": 160.0 if person else 20.0,
-                "Gen_Prod_Posting_Group": "SERVICES",
-                "Tax_Group_Code": "LABOR",
-                "SystemCreatedAt": _time(n),
-                "SystemModifiedAt": _time(n),
-            },
-        )
+        yield {
+            "SystemId": t.record_id("Resource", no),
+            "No": no,
+            "Name": name,
+            "Search_Name": name.upper(),
+            "Type": "Person" if person else "Machine",
+            "Base_Unit_of_Measure": "HOUR" if person else "DAY",
+            "Unit_Price": price,
+            "Unit_Cost": round(price * 0.6, 2),
+            "Direct_Unit_Cost": round(price * 0.6, 2),
+            "Capacity": 160.0 if person else 20.0,
+            "Gen_Prod_Posting_Group": "SERVICES",
+            "Tax_Group_Code": "LABOR",
+            "SystemCreatedAt": _time(n),
+            "SystemModifiedAt": _time(n),
+        }
 
 
 def _customers(store: Store, count: int, rng: random.Random) -> Iterator[dict]:
@@ -274,31 +271,28 @@ def _customers(store: Store, count: int, rng: random.Random) -> Iterator[dict]:
         terms = rng.choice(["14 DAYS", "30 DAYS", "1M(8D)", "CM"])
         group = "EXPORT-EUR" if currency == "EUR" else rng.choice(["RETAIL", "WHOLESALE", ""])
         domain = name.split()[0].lower().replace("'", "")
-        yield t.complete(
-            "Customer",
-            {
-                "SystemId": t.record_id("Customer", no),
-                "No": no,
-                "Name": name,
-                "Address": f"{rng.randrange(1, 400)} {rng.choice(LAST)} Street",
-                "City": city,
-                "County": county,
-                "Country_Region_Code": country,
-                "Post_Code": post,
-                "Phone_No": f"+1 555 {rng.randrange(1000000, 9999999)}",
-                "E_Mail": f"purchasing{n + 1}@{domain}.example",
-                "Salesperson_Code": rng.choice(salespeople) if salespeople else "",
-                "Credit_Limit_LCY": float(rng.choice([0, 5000, 10000, 25000, 50000])),
-                "Tax_Liable": country == "US",
-                "Currency_Code": currency,
-                "Currency_Id": t.record_id("Currency", currency) if currency else t.EMPTY_GUID,
-                "Payment_Terms_Code": terms,
-                "Payment_Terms_Id": t.record_id("PaymentTerms", terms),
-                "Customer_Price_Group": group,
-                "SystemCreatedAt": _time(n),
-                "SystemModifiedAt": _time(n),
-            },
-        )
+        yield {
+            "SystemId": t.record_id("Customer", no),
+            "No": no,
+            "Name": name,
+            "Address": f"{rng.randrange(1, 400)} {rng.choice(LAST)} Street",
+            "City": city,
+            "County": county,
+            "Country_Region_Code": country,
+            "Post_Code": post,
+            "Phone_No": f"+1 555 {rng.randrange(1000000, 9999999)}",
+            "E_Mail": f"purchasing{n + 1}@{domain}.example",
+            "Salesperson_Code": rng.choice(salespeople) if salespeople else "",
+            "Credit_Limit_LCY": float(rng.choice([0, 5000, 10000, 25000, 50000])),
+            "Tax_Liable": country == "US",
+            "Currency_Code": currency,
+            "Currency_Id": t.record_id("Currency", currency) if currency else t.EMPTY_GUID,
+            "Payment_Terms_Code": terms,
+            "Payment_Terms_Id": t.record_id("PaymentTerms", terms),
+            "Customer_Price_Group": group,
+            "SystemCreatedAt": _time(n),
+            "SystemModifiedAt": _time(n),
+        }
 
 
 def _vendors(store: Store, count: int, rng: random.Random) -> Iterator[dict]:
@@ -306,22 +300,19 @@ def _vendors(store: Store, count: int, rng: random.Random) -> Iterator[dict]:
         no = f"GV{10001 + n}"
         city, county, country, post, currency = rng.choice(PLACES)
         name = f"{rng.choice(COMPANY_WORDS)} {rng.choice(['Manufacturing', 'Wholesale', 'Timber', 'Metalworks'])} {rng.choice(COMPANY_SUFFIX)}"
-        yield t.complete(
-            "Vendor",
-            {
-                "SystemId": t.record_id("Vendor", no),
-                "No": no,
-                "Name": name,
-                "City": city,
-                "County": county,
-                "Country_Region_Code": country,
-                "Post_Code": post,
-                "Currency_Code": currency,
-                "Currency_Id": t.record_id("Currency", currency) if currency else t.EMPTY_GUID,
-                "SystemCreatedAt": _time(n),
-                "SystemModifiedAt": _time(n),
-            },
-        )
+        yield {
+            "SystemId": t.record_id("Vendor", no),
+            "No": no,
+            "Name": name,
+            "City": city,
+            "County": county,
+            "Country_Region_Code": country,
+            "Post_Code": post,
+            "Currency_Code": currency,
+            "Currency_Id": t.record_id("Currency", currency) if currency else t.EMPTY_GUID,
+            "SystemCreatedAt": _time(n),
+            "SystemModifiedAt": _time(n),
+        }
 
 
 def _prices(store: Store, count: int, rng: random.Random) -> Iterator[dict]:
@@ -338,24 +329,21 @@ def _prices(store: Store, count: int, rng: random.Random) -> Iterator[dict]:
         group, currency, factor = groups[(n // len(items)) % 3]
         start = (dt.date(2025, 7, 1) + dt.timedelta(days=30 * (n // (3 * len(items))))).isoformat()
         no = item["No"]
-        yield t.complete(
-            "SalesPrice",
-            {
-                "SystemId": t.record_id("SalesPrice", f"{no}/{group}/{start}"),
-                "Item_No": no,
-                "Sales_Type": "Customer Price Group",
-                "Sales_Code": group,
-                "Starting_Date": start,
-                "Currency_Code": currency,
-                "Unit_of_Measure_Code": item["Base_Unit_of_Measure"],
-                "Minimum_Quantity": float(rng.choice([0, 0, 5, 10])),
-                "Unit_Price": round(item["Unit_Price"] * factor * rng.uniform(0.97, 1.03), 2),
-                "Allow_Invoice_Disc": True,
-                "Allow_Line_Disc": True,
-                "SystemCreatedAt": _time(n),
-                "SystemModifiedAt": _time(n),
-            },
-        )
+        yield {
+            "SystemId": t.record_id("SalesPrice", f"{no}/{group}/{start}"),
+            "Item_No": no,
+            "Sales_Type": "Customer Price Group",
+            "Sales_Code": group,
+            "Starting_Date": start,
+            "Currency_Code": currency,
+            "Unit_of_Measure_Code": item["Base_Unit_of_Measure"],
+            "Minimum_Quantity": float(rng.choice([0, 0, 5, 10])),
+            "Unit_Price": round(item["Unit_Price"] * factor * rng.uniform(0.97, 1.03), 2),
+            "Allow_Invoice_Disc": True,
+            "Allow_Line_Disc": True,
+            "SystemCreatedAt": _time(n),
+            "SystemModifiedAt": _time(n),
+        }
 
 
 def _documents(store: Store, count: int, rng: random.Random, kind: str) -> None:
@@ -430,6 +418,12 @@ def generate(store: Store, counts: dict[str, int]) -> None:
     if not any(counts.get(kind) for kind in GENERATORS):
         return
     _ensure_setup(store)
+    counts = dict(counts)
+    # Documents and prices need customers and items; an empty company gets a few generated ones.
+    if (counts.get("invoices") or counts.get("orders")) and not store.count("Customer"):
+        counts["customers"] = counts.get("customers") or 50
+    if (counts.get("invoices") or counts.get("orders") or counts.get("prices")) and not store.count("Item"):
+        counts["items"] = counts.get("items") or 200
     for kind in GENERATORS:
         count = counts.get(kind, 0)
         if not count:

@@ -617,12 +617,3 @@ def is_code(column: str) -> bool:
     if column in _CODE_COLUMNS:
         return True
     return (column.endswith("_Code") or column.endswith("_No")) and column not in _TEXT_NUMBERS
-
-
-def complete(table_name: str, row: dict) -> dict:
-    """Fill every column the row lacks with its default (bulk loads skip the store's defaults)."""
-    es = BY_NAME[table_name]
-    for f in es.fields:
-        if f.name not in row and f.default is not None:
-            row[f.name] = f.default() if callable(f.default) else f.default
-    return row
