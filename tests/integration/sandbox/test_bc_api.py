@@ -734,3 +734,36 @@ def test_customer_payments_close_invoices(bc, fresh_sandbox):
     assert refused.status_code == 400
     assert error_of(refused)[0] == "Application_DialogException"
     assert bc.ok("GET", f"customerPayments({too_much['id']})")["amount"] == -10_000_000  # nothing was posted
+
+
+def test_changing_and_deleting_lines_updates_the_totals(bc, fresh_sandbox):
+    draft = bc.ok("GET", "salesInvoices?$filter=number eq 'S-INV102201'&$expand=salesInvoiceLines")["value"][0]
+    first, second = draft["salesInvoiceLines"]
+    changed = bc.ok(
+        "PATCH",
+        f"salesInvoices({draft['id']})/salesInvoiceLines({first['id']})",
+        json={"quantity": first["quantity"] + 1},
+        headers={"If-Match": first["@odata.etag"]},
+    )
+    assert changed["amountExcludingTax"] == pytest.approx(first["amountExcludingTax"] + first["unitPrice"])
+    header = bc.ok("GET", f"salesInvoices({draft['id']})")
+    assert header["totalAmountExcludingTax"] == pytest.approx(draft["totalAmountExcludingTax"] + first["unitPrice"])
+    assert header["lastModifiedDateTime"] > draft["lastModifiedDateTime"]
+    deleted = bc.call("DELETE", f"salesInvoiceLines({second['id']})", headers={"If-Match": "*"})
+    assert deleted.status_code == 204
+    header = bc.ok("GET", f"salesInvoices({draft['id']})")
+    assert header["totalAmountExcludingTax"] == pytest.approx(changed["amountExcludingTax"])
+
+
+def test_quote_to_order_to_posted_invoice(bc, fresh_sandbox):
+    quote = bc.ok("GET", "salesQuotes?$filter=number eq 'S-QUO1001'")["value"][0]
+    assert bc.call("POST", f"salesQuotes({quote['id']})/Microsoft.NAV.makeOrder").status_code == 204
+    assert bc.get(f"salesQuotes({quote['id']})").status_code == 404
+    order = bc.ok("GET", f"salesOrders?$filter=customerNumber eq '{quote['customerNumber']}'")["value"][0]
+    assert order["totalAmountIncludingTax"] == pytest.approx(quote["totalAmountIncludingTax"])
+    assert bc.call("POST", f"salesOrders({order['id']})/Microsoft.NAV.shipAndInvoice").status_code == 204
+    assert bc.get(f"salesOrders({order['id']})").status_code == 404
+    invoice = bc.ok("GET", f"salesInvoices?$filter=orderNumber eq '{order['number']}'")["value"][0]
+    assert invoice["status"] == "Open" and invoice["number"].startswith("PS-INV")
+    assert invoice["orderId"] == order["id"]
+    assert invoice["remainingAmount"] == pytest.approx(order["totalAmountIncludingTax"])
