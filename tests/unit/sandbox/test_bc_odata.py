@@ -150,3 +150,18 @@ def test_record_ids_are_uuid5():
 def test_code_fields():
     assert t.is_code("Base_Unit_of_Measure") and t.is_code("Sales_Code") and t.is_code("No")
     assert not t.is_code("Phone_No") and not t.is_code("Description")
+
+
+def test_metadata_documents_are_well_formed_csdl():
+    import xml.etree.ElementTree as ET
+
+    from include.sandbox.bc import metadata
+    from include.sandbox.bc.views import API, WEB_SERVICES
+
+    edm = {"e": "http://docs.oasis-open.org/odata/ns/edm"}
+    for document, views in ((metadata.api_document(), API), (metadata.web_services_document(), WEB_SERVICES)):
+        root = ET.fromstring(document)
+        sets = {s.get("Name") for s in root.findall(".//e:EntitySet", edm)}
+        assert set(views) <= sets
+        types = {t.get("Name") for t in root.findall(".//e:EntityType", edm)}
+        assert {v.type_name for v in views.values()} <= types
