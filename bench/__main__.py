@@ -25,18 +25,19 @@ from bench.report import Figure, save, table
 BENCHMARKS = ("sandbox", "sync", "memory", "import")
 
 
-def _sizes(values: list[str] | None) -> list[int] | None:
-    """``--items 2000 --items 20000`` or ``--items 2000,20000``."""
-    if not values:
-        return None
+def _size_list(value: str) -> list[int]:
+    """``--items 20000`` or ``--items 2000,20000``."""
     out = []
-    for value in values:
-        for part in value.split(","):
-            part = part.strip().replace("_", "")
-            if not part.isdigit() or int(part) <= 0:
-                raise argparse.ArgumentTypeError(f"--items expects whole numbers above 0, got '{part}'.")
-            out.append(int(part))
+    for part in value.split(","):
+        part = part.strip().replace("_", "")
+        if not part.isdigit() or int(part) <= 0:
+            raise argparse.ArgumentTypeError(f"expected whole numbers above 0, separated by commas, not '{value}'")
+        out.append(int(part))
     return out
+
+
+def _sizes(values: list[list[int]] | None) -> list[int] | None:
+    return [n for group in values for n in group] if values else None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -50,10 +51,14 @@ def parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--rows", type=int, default=100_000, help="generated Dataverse rows to list (100,000)")
     sandbox.add_argument("--repeat", type=int, default=3, help="listings per figure; the median counts (3)")
     sync = sub.add_parser("sync", help="requests per record of ITEM-PRODUCT: initial load and reruns")
-    sync.add_argument("--items", action="append", help="items per run; repeat or comma-separate (2000,20000)")
+    sync.add_argument(
+        "--items", action="append", type=_size_list, help="items per run; repeat or comma-separate (2000,20000)"
+    )
     sync.add_argument("--no-full-rerun", action="store_true", help="skip the full sync with nothing changed")
     memory = sub.add_parser("memory", help="peak memory of an ITEM-PRODUCT initial load at two sizes")
-    memory.add_argument("--items", action="append", help="items per run; repeat or comma-separate (5000,25000)")
+    memory.add_argument(
+        "--items", action="append", type=_size_list, help="items per run; repeat or comma-separate (5000,25000)"
+    )
     memory.add_argument("--tracemalloc", action="store_true", help="also trace Python allocations (slower)")
     imports = sub.add_parser("import", help="time to import each DAG file in a fresh interpreter")
     imports.add_argument("--repeat", type=int, default=5, help="runs per DAG file; the median counts (5)")

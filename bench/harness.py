@@ -7,6 +7,7 @@ sandbox a user is running, and removes the folder when it is done.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -31,7 +32,9 @@ def isolate_airflow() -> None:
     writes the user's Airflow configuration; connections then come only from ``AIRFLOW_CONN_*``."""
     if "airflow" in sys.modules:
         return
-    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="bc-sales-sync-bench-airflow-")
+    home = tempfile.mkdtemp(prefix="bc-sales-sync-bench-airflow-")
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    os.environ["AIRFLOW_HOME"] = home
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
 

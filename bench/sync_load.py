@@ -60,10 +60,11 @@ def measure(items: int, *, full_rerun: bool = True) -> SyncMeasurement:
 
 def sizes_with_comparison(sizes: list[int]) -> list[int]:
     """The sizes to run: the no-change rerun is compared across at least two sizes, so a single
-    size gets a tenth of it (at least 300) beside it."""
+    size gets a tenth of it beside it (twice it below 3,000)."""
     sizes = sorted(set(sizes))
     if len(sizes) == 1:
-        sizes.insert(0, max(300, sizes[0] // 10))
+        n = sizes[0]
+        sizes = sorted({n, n // 10 if n >= 3000 else n * 2})
     return sizes
 
 
