@@ -10,7 +10,22 @@ Web services are keyed by their page's primary key: ``Resources('LIFT')``, ``Ite
 ``CustomerPriceGroups('RETAIL')``, ``CustomerCard('10000')``, ``Vendors('10000')`` and
 ``SalesPrices(Item_No='1896-S',Sales_Type='Customer Price Group',Sales_Code='RETAIL',
 Starting_Date=2025-01-01,Currency_Code='',Variant_Code='',Unit_of_Measure_Code='PCS',Minimum_Quantity=0)``.
-Every record also carries its ``SystemId`` for ``$filter``.
+Every record also carries its ``SystemId`` for ``$filter``. ``CustomerCard`` adds the customer
+statistics BC computes (``Balance_LCY``, ``Outstanding_Orders_LCY``, ...).
+
+Behaviour worth knowing, as BC has it:
+
+- Flat line sets (``salesInvoiceLines``, ...) need ``$filter=documentId eq <id>``; read lines through
+  their document or with ``$expand`` otherwise.
+- Drafts are posted with ``salesInvoices({id})/Microsoft.NAV.post`` (a ``PS-INV`` number, status
+  ``Open``); orders with ``Microsoft.NAV.shipAndInvoice``; quotes become orders or invoices with
+  ``makeOrder``/``makeInvoice``. Posted documents are read-only.
+- Payments: lines in ``customerPaymentJournals({id})/customerPayments`` (negative amounts), then
+  ``customerPaymentJournals({id})/Microsoft.NAV.post`` closes the invoice applied to, or the
+  customer's oldest open ones; balances and ``customerFinancialDetails`` follow.
+- Documents can be created with their lines in one POST (deep insert).
+- Data persists in ``state_dir/bc.sqlite`` between runs; ``--generate`` applies only to a new store
+  (or after ``POST /_sandbox/reset``).
 """
 
 from __future__ import annotations
