@@ -1,4 +1,4 @@
-"""The bc_sales_sync DAG, run as Airflow runs it (``dag.test``), against the sandbox."""
+"""The bc_dataverse_sync and bc_sales_sync DAGs, run as Airflow runs them (``dag.test``), against the sandbox."""
 
 from __future__ import annotations
 
@@ -12,8 +12,32 @@ import requests
 
 from tests.conftest import reset_sandbox
 from tests.integration.sync.conftest import sandbox_connections
+from tests.integration.sync.test_prerequisites_and_prices import exchange_rates  # noqa: F401 (fixture)
 
-SYNC_TASKS = ["unit_of_measure", "resource_product", "item_product"]
+SYNC_TASKS = {
+    "bc_dataverse_sync": ["salespeople", "currency", "customer"],
+    "bc_sales_sync": [
+        "unit_of_measure",
+        "resource_product",
+        "item_product",
+        "customer_price_group",
+        "sales_price",
+        "posted_sales_invoice",
+    ],
+}
+# (inserted, modified, failed) of the demo company's first sync; the failures are records whose
+# salesperson (OF, RB) has no Sales user, and what depends on them.
+FIRST_RUN = {
+    "SALESPEOPLE": (0, 3, 3),
+    "CURRENCY": (8, 0, 0),
+    "CUSTOMER": (4, 1, 4),
+    "UNIT OF MEASURE": (10, 0, 0),
+    "RESOURCE-PRODUCT": (5, 0, 0),
+    "ITEM-PRODUCT": (20, 0, 0),
+    "CUSTPRCGRP-PRICE": (3, 0, 0),
+    "SALESPRC-PRODPRICE": (14, 0, 0),
+    "POSTEDSALESINV-INV": (6, 0, 2),
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +59,12 @@ def dag_env(sandbox, airflow_db, monkeypatch, tmp_path):
     reset_sandbox(sandbox)
 
 
-def run_dag(**conf):
+def run_dag(dag_id: str = "bc_sales_sync", **conf):
     from airflow.dag_processing.dagbag import DagBag
 
     from tests.conftest import ROOT
 
-    dag = DagBag(dag_folder=str(ROOT / "dags")).dags["bc_sales_sync"]
+    dag = DagBag(dag_folder=str(ROOT / "dags")).dags[dag_id]
     dag_run = dag.test(run_conf=conf)
     return dag_run, {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
 
@@ -49,31 +73,43 @@ def stats(url: str, ca: str) -> dict:
     return requests.get(f"{url}/_sandbox/stats", verify=ca, timeout=10).json()
 
 
-def test_dag_syncs_then_a_rerun_writes_nothing(dag_env):
+def job_counts(state, run_ids: set[str]) -> dict[str, tuple[int, int, int]]:
+    return {
+        j.mapping: (j.inserted, j.modified, j.failed) for j in state.jobs(limit=50).itertuples() if j.run_id in run_ids
+    }
+
+
+@pytest.mark.usefixtures("exchange_rates")
+def test_both_dags_sync_the_demo_company_then_a_rerun_writes_nothing(dag_env):
     config = dag_env.config
     ca = str(config.ca_file)
-    dag_run, states = run_dag()
-    assert str(dag_run.state).endswith("success"), states
-    assert all(states[t].endswith("success") for t in [*SYNC_TASKS, "report"]), states
+    first = {}
+    for dag_id, tasks in SYNC_TASKS.items():
+        dag_run, states = run_dag(dag_id)
+        assert str(dag_run.state).endswith("success"), states
+        assert all(states[t].endswith("success") for t in [*tasks, "report"]), states
+        first[dag_id] = dag_run.run_id
 
     from include.bc_sales_sync.state import StateStore
 
     state = StateStore.from_airflow("bc_sync_state")
-    jobs = state.jobs(limit=20)
-    counts = {j.mapping: (j.inserted, j.failed) for j in jobs.itertuples() if j.run_id == dag_run.run_id}
-    assert set(counts) == {"UNIT OF MEASURE", "RESOURCE-PRODUCT", "ITEM-PRODUCT"}
-    assert all(inserted > 0 and failed == 0 for inserted, failed in counts.values()), counts
+    assert job_counts(state, set(first.values())) == FIRST_RUN
+    from include.bc_sales_sync.hooks import DataverseHook
+
+    invoices = [i for page in DataverseHook().iter_pages("invoices", select=["invoicenumber"]) for i in page]
+    assert len(invoices) == FIRST_RUN["POSTEDSALESINV-INV"][0]
 
     requests.delete(f"{config.dataverse_url}/_sandbox/stats", verify=ca, timeout=10)
-    second, states = run_dag()
-    assert str(second.state).endswith("success"), states
-    rerun = {
-        j.mapping: (j.inserted, j.modified, j.failed)
-        for j in state.jobs(limit=20).itertuples()
-        if j.run_id == second.run_id
-    }
-    assert rerun == {name: (0, 0, 0) for name in counts}
-    assert stats(config.dataverse_url, ca)["total"] == 0
+    again = set()
+    for dag_id in SYNC_TASKS:
+        dag_run, states = run_dag(dag_id)
+        assert str(dag_run.state).endswith("success"), states
+        again.add(dag_run.run_id)
+    rerun = job_counts(state, again)
+    assert set(rerun) == set(FIRST_RUN)
+    assert all(inserted == modified == 0 for inserted, modified, _ in rerun.values()), rerun
+    written = stats(config.dataverse_url, ca)
+    assert written["by_method"].get("PATCH", 0) == 0 and written.get("batch_operations_total", 0) == 0, written
 
 
 def test_dry_run_param_writes_nothing(dag_env):
@@ -88,5 +124,5 @@ def test_mappings_param_runs_a_subset(dag_env):
     dag_run, states = run_dag(mappings=["UNIT OF MEASURE"])
     assert str(dag_run.state).endswith("success")
     assert states["unit_of_measure"].endswith("success")
-    assert states["resource_product"].endswith("skipped") and states["item_product"].endswith("skipped")
+    assert all(states[t].endswith("skipped") for t in SYNC_TASKS["bc_sales_sync"][1:]), states
     assert states["report"].endswith("success")
