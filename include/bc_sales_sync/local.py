@@ -26,7 +26,8 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW_HOME = PROJECT_ROOT / ".airflow"
-SYNC_DAGS = ("bc_sales_sync",)
+# The prerequisites (salespeople, currencies, customers) first, then the six jobs that refer to them.
+SYNC_DAGS = ("bc_dataverse_sync", "bc_sales_sync")
 
 
 def airflow_environment() -> dict[str, str]:
@@ -93,6 +94,24 @@ def show_jobs(run_ids: list[str]) -> None:
         summaries.append({"mapping": job.mapping, "read": sum(counts.values()), **counts})
     print("\nSync jobs of this run (counters as Business Central shows them):")
     print(format_summaries(summaries))
+    show_errors(state, jobs)
+
+
+def show_errors(state, jobs) -> None:
+    """The per-record errors of the run's jobs, a few per job."""
+    shown = False
+    for job in jobs.itertuples():
+        if not job.failed:
+            continue
+        if not shown:
+            print("\nRecords that failed (each is retried on the next run; the same error twice skips it):")
+            shown = True
+        errors = state.errors(job_id=job.id, limit=50)
+        print(f"  {job.mapping}:")
+        for message in errors["message"].head(4):
+            print(f"    - {message}")
+        if len(errors) > 4:
+            print(f"    ... and {len(errors) - 4} more")
 
 
 def show_dataverse() -> None:
@@ -126,11 +145,83 @@ def show_dataverse() -> None:
             f"{states.get(p['statecode'], p['statecode']):<8} {p['price'] or 0:>10.2f} {p['quantityonhand'] or 0:>8g} "
             f"{unit_names.get(p['_defaultuomid_value'], '-')}"
         )
-    price_lists = rows("pricelevels", ["pricelevelid", "name"])
+    show_sales_documents(rows)
+
+
+def show_sales_documents(rows) -> None:
+    """Currencies, accounts with their owners, price lists with their item counts, invoices with lines."""
+    users = {u["systemuserid"]: u["fullname"] for u in rows("systemusers", ["systemuserid", "fullname"])}
+    currencies = rows(
+        "transactioncurrencies", ["transactioncurrencyid", "isocurrencycode", "currencyname", "exchangerate"]
+    )
+    iso = {c["transactioncurrencyid"]: c["isocurrencycode"] for c in currencies}
+    print(f"\n{len(currencies)} currencies (units per unit of the base currency):")
+    for c in sorted(currencies, key=lambda c: c["isocurrencycode"]):
+        print(f"  {c['isocurrencycode']:<5} {c['currencyname'][:28]:<28} {c['exchangerate']:>14.6f}")
+
+    accounts = rows(
+        "accounts",
+        ["accountid", "accountnumber", "name", "address1_city", "_ownerid_value", "_transactioncurrencyid_value"],
+    )
+    names = {a["accountid"]: a["name"] for a in accounts}
+    print(f"\n{len(accounts)} accounts:")
+    print(f"  {'number':<8} {'name':<30} {'city':<14} {'currency':<8} owner")
+    for a in sorted(accounts, key=lambda a: (a["accountnumber"] or "~", a["name"])):
+        print(
+            f"  {a['accountnumber'] or '-':<8} {a['name'][:30]:<30} {(a['address1_city'] or '')[:14]:<14} "
+            f"{iso.get(a['_transactioncurrencyid_value'], '-'):<8} {users.get(a['_ownerid_value'], '-')}"
+        )
+
+    price_lists = rows("pricelevels", ["pricelevelid", "name", "_transactioncurrencyid_value"])
     items = rows("productpricelevels", ["productpricelevelid", "_pricelevelid_value"])
-    for pl in price_lists:
+    print(f"\n{len(price_lists)} price lists:")
+    for pl in sorted(price_lists, key=lambda pl: pl["name"]):
         count = sum(1 for i in items if i["_pricelevelid_value"] == pl["pricelevelid"])
-        print(f"\nPrice list '{pl['name']}': {count} price list items.")
+        print(f"  {pl['name'][:38]:<38} {iso.get(pl['_transactioncurrencyid_value'], '-'):<5} {count:>4} items")
+
+    products = {p["productid"]: p["productnumber"] for p in rows("products", ["productid", "productnumber"])}
+    invoices = rows(
+        "invoices",
+        [
+            "invoiceid",
+            "invoicenumber",
+            "_customerid_value",
+            "_ownerid_value",
+            "_transactioncurrencyid_value",
+            "totalamount",
+            "statecode",
+            "statuscode",
+        ],
+    )
+    lines = rows(
+        "invoicedetails",
+        [
+            "_invoiceid_value",
+            "lineitemnumber",
+            "_productid_value",
+            "productdescription",
+            "quantity",
+            "priceperunit",
+            "extendedamount",
+        ],
+    )
+    states = {(0, 4): "Active / Billed", (2, 100001): "Paid / Complete", (2, 100002): "Paid / Partial"}
+    print(f"\n{len(invoices)} invoices with {len(lines)} lines:")
+    for inv in sorted(invoices, key=lambda i: i["invoicenumber"]):
+        state = states.get((inv["statecode"], inv["statuscode"]), f"{inv['statecode']} / {inv['statuscode']}")
+        print(
+            f"  {inv['invoicenumber']:<14} {names.get(inv['_customerid_value'], '-')[:26]:<26} "
+            f"{iso.get(inv['_transactioncurrencyid_value'], '-'):<4} {inv['totalamount'] or 0:>10.2f}  {state:<16} "
+            f"owner {users.get(inv['_ownerid_value'], '-')}"
+        )
+        for line in sorted(
+            (x for x in lines if x["_invoiceid_value"] == inv["invoiceid"]), key=lambda x: x["lineitemnumber"]
+        ):
+            what = products.get(line["_productid_value"]) or f"write-in: {line['productdescription']}"
+            print(
+                f"      {line['lineitemnumber']:>6}  {what[:40]:<40} {line['quantity']:>6g} x "
+                f"{line['priceperunit']:>9.2f} = {line['extendedamount']:>10.2f} incl. tax"
+            )
 
 
 def sandbox_stats(config) -> dict[str, dict]:
