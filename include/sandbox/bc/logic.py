@@ -175,8 +175,12 @@ def due_date(ctx: Ctx, document_date: str, payment_terms: str) -> str:
 def _before_write_master(ctx: Ctx, table: str, values: dict, old: dict | None) -> None:
     if old is None and table in RECORD_SERIES and not values.get("No"):
         values["No"] = next_number(ctx, RECORD_SERIES[table])
-    if old is None and table not in RECORD_SERIES and "Code" in t.BY_NAME[table].by_name and not values.get("Code"):
-        raise field_error(f"Code must have a value in {t.caption(table)}. It cannot be zero or empty.")
+    if old is None:
+        for f in t.BY_NAME[table].fields:
+            if f.required and f.type == "string" and not values.get(f.name):
+                raise field_error(
+                    f"{t.field_caption(f.name)} must have a value in {t.caption(table)}. It cannot be zero or empty."
+                )
     changes_type = table == "Item" and old is not None and values.get("Type", old["Type"]) != old["Type"]
     if changes_type and values["Type"] != "Inventory" and old["Inventory"] != 0:
         raise dialog(
@@ -271,12 +275,29 @@ def _check_not_blocked(customer: dict) -> None:
         )
 
 
-def _currency_factor(ctx: Ctx, code: str) -> float:
+def _currency_factor(ctx: Ctx, code: str, on: str | None = None, seen: frozenset[str] = frozenset()) -> float:
+    """Units of the currency per unit of local currency (BC's currency factor) on a date.
+
+    From the Currency Exchange Rate in effect (the latest starting date up to ``on``); without one,
+    from the currency's standing rate.
+    """
     if not code:
         return 0.0
+    table = ctx.store.tables["CurrencyExchangeRate"]
+    day = on if on and on != t.BLANK_DATE else ctx.today.isoformat()
+    statement = (
+        sa.select(table.c.Exchange_Rate_Amount, table.c.Relational_Exch_Rate_Amount, table.c.Relational_Currency_Code)
+        .where(table.c.Currency_Code == code, table.c.Starting_Date <= day)
+        .order_by(table.c.Starting_Date.desc())
+        .limit(1)
+    )
+    rate = ctx.store.conn.execute(statement).first()
+    if rate is not None and rate[0] > 0 and rate[1] > 0 and rate[2] not in seen:
+        relational = _currency_factor(ctx, rate[2], on, seen | {code}) if rate[2] else 1.0
+        return round(rate[0] / rate[1] * (relational or 1.0), 6)
     currency = find_one(ctx, "Currency", Code=code)
-    rate = currency["Exchange_Rate"] if currency else 1.0
-    return round(1 / rate, 6) if rate else 0.0
+    standing = currency["Exchange_Rate"] if currency else 1.0
+    return round(1 / standing, 6) if standing else 0.0
 
 
 def _header_before_write(ctx: Ctx, values: dict, old: dict | None) -> None:
@@ -308,8 +329,10 @@ def _header_before_write(ctx: Ctx, values: dict, old: dict | None) -> None:
         if kind != "Quote":
             values.setdefault("Posting_Date", values["Document_Date"])
         merged = {**values}
-    if "Currency_Code" in values:
-        values["Currency_Factor"] = _currency_factor(ctx, values["Currency_Code"])
+    if "Currency_Code" in values or (old is None and values.get("Currency_Code")):
+        values["Currency_Factor"] = _currency_factor(
+            ctx, values.get("Currency_Code", merged.get("Currency_Code", "")), merged.get("Posting_Date")
+        )
     if kind in ("Invoice", "Quote") and "Due_Date" not in values:
         terms_changed = "Payment_Terms_Code" in values and (
             old is None or values["Payment_Terms_Code"] != old["Payment_Terms_Code"]

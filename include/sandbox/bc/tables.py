@@ -162,9 +162,25 @@ CURRENCY = table(
     text("ISO_Code", 3),
     text("Amount_Decimal_Places", 5, default="2:2"),
     decimal("Amount_Rounding_Precision", default=0.01),
-    # Local currency per unit of this currency (BC keeps it in Currency Exchange Rate).
+    # Local currency per unit: the sandbox's standing rate, used while the currency has no
+    # Currency Exchange Rate row in effect (BC would refuse to convert; the sandbox keeps going).
     decimal("Exchange_Rate", default=1.0),
     unique=(("Code",),),
+)
+
+CURRENCY_EXCHANGE_RATE = table(
+    "CurrencyExchangeRate",
+    text("Currency_Code", 10, required=True),
+    date("Starting_Date"),
+    # Exchange_Rate_Amount units of the currency = Relational_Exch_Rate_Amount units of the
+    # relational currency (blank: local currency).
+    decimal("Exchange_Rate_Amount", minimum=0),
+    decimal("Adjustment_Exch_Rate_Amount", minimum=0),
+    text("Relational_Currency_Code", 10),
+    decimal("Relational_Exch_Rate_Amount", minimum=0),
+    decimal("Relational_Adjmt_Exch_Rate_Amt", minimum=0),
+    option("Fix_Exchange_Rate_Amount", ("Currency", "Relational Currency", "Both")),
+    unique=(("Currency_Code", "Starting_Date"),),
 )
 
 SALESPERSON = table(
@@ -492,6 +508,7 @@ TABLES: tuple[EntitySet, ...] = (
     PAYMENT_TERMS,
     SHIPMENT_METHOD,
     CURRENCY,
+    CURRENCY_EXCHANGE_RATE,
     SALESPERSON,
     VENDOR,
     CUSTOMER,
@@ -561,6 +578,10 @@ RELATIONS: dict[str, tuple[Relation, ...]] = {
         Relation("Unit_of_Measure_Code", "Unit_of_Measure_Id", "UnitOfMeasure", caption="Unit of Measure Code"),
         Relation("Tax_Group_Code", None, "TaxGroup", caption="Tax Group Code"),
     ),
+    "CurrencyExchangeRate": (
+        Relation("Currency_Code", None, "Currency", caption="Currency Code"),
+        Relation("Relational_Currency_Code", None, "Currency", caption="Relational Currency Code"),
+    ),
     "SalesPrice": (
         Relation("Item_No", None, "Item", target_code="No", caption="Item No."),
         Relation("Currency_Code", None, "Currency", caption="Currency Code"),
@@ -575,6 +596,7 @@ CAPTIONS = {
     "PaymentTerms": "Payment Terms",
     "ShipmentMethod": "Shipment Method",
     "SalespersonPurchaser": "Salesperson/Purchaser",
+    "CurrencyExchangeRate": "Currency Exchange Rate",
     "CustomerPriceGroup": "Customer Price Group",
     "SalesPrice": "Sales Price",
     "GLAccount": "G/L Account",

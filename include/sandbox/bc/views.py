@@ -163,6 +163,21 @@ API_VIEWS: list[View] = [
         rw("amountRoundingPrecision", "Amount_Rounding_Precision"),
     ),
     View(
+        "currencyExchangeRates",
+        "currencyExchangeRate",
+        "CurrencyExchangeRate",
+        (
+            ID,
+            ro("currencyCode", "Currency_Code"),
+            ro("startingDate", "Starting_Date"),
+            ro("exchangeRateAmount", "Exchange_Rate_Amount"),
+            ro("relationalCurrencyCode", "Relational_Currency_Code"),
+            ro("relationalExchangeRateAmount", "Relational_Exch_Rate_Amount"),
+            MODIFIED,
+        ),
+        methods=frozenset({"GET"}),
+    ),
+    View(
         "salespeoplePurchasers",
         "salespersonPurchaser",
         "SalespersonPurchaser",
@@ -563,6 +578,14 @@ WS_VIEWS: list[View] = [
         "SalesPrice",
         ws_props("SalesPrice", _columns("SalesPrice")),
         key=t.SALES_PRICE_KEY,
+        kind="ws",
+    ),
+    View(
+        "CurrencyExchangeRates",
+        "CurrencyExchangeRates",
+        "CurrencyExchangeRate",
+        ws_props("CurrencyExchangeRate", _columns("CurrencyExchangeRate")),
+        key=("Currency_Code", "Starting_Date"),
         kind="ws",
     ),
     View(

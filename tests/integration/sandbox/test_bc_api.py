@@ -767,3 +767,29 @@ def test_quote_to_order_to_posted_invoice(bc, fresh_sandbox):
     assert invoice["status"] == "Open" and invoice["number"].startswith("PS-INV")
     assert invoice["orderId"] == order["id"]
     assert invoice["remainingAmount"] == pytest.approx(order["totalAmountIncludingTax"])
+
+
+def test_exchange_rates_from_the_web_service_price_new_documents(bc, fresh_sandbox):
+    assert bc.ok("GET", "currencyExchangeRates")["value"] == []  # the demo company starts without rates
+    rate = {
+        "Currency_Code": "EUR",
+        "Starting_Date": "2025-01-01",
+        "Exchange_Rate_Amount": 100,
+        "Relational_Exch_Rate_Amount": 120,
+    }
+    bc.ok("POST", "ws:CurrencyExchangeRates", 201, json=rate)
+    listed = bc.ok("GET", "currencyExchangeRates")["value"]
+    assert [(r["currencyCode"], r["exchangeRateAmount"], r["relationalExchangeRateAmount"]) for r in listed] == [
+        ("EUR", 100.0, 120.0)
+    ]
+    assert bc.call("POST", "currencyExchangeRates", json={"currencyCode": "EUR"}).status_code == 405
+    invoice = bc.ok(
+        "POST",
+        "salesInvoices?$expand=salesInvoiceLines",
+        201,
+        json={"customerNumber": "60000", "salesInvoiceLines": [{"lineObjectNumber": "1896-S", "quantity": 1}]},
+    )
+    assert invoice["currencyCode"] == "EUR"
+    assert invoice["salesInvoiceLines"][0]["unitPrice"] == round(1000.8 * 100 / 120, 2)
+    unknown = bc.call("POST", "ws:CurrencyExchangeRates", json={**rate, "Currency_Code": "XYZ"})
+    assert unknown.status_code == 400
