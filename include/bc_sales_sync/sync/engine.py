@@ -82,6 +82,7 @@ class Operation:
     row: dict
     create: bool  # If-None-Match: * (create only) or If-Match: * (update only)
     role: str  # reopen | primary | activate | child | final | require
+    cause: str | None = None  # why it is redone: the failure of the first attempt
 
     @property
     def entity_set(self) -> str:
@@ -512,12 +513,16 @@ class SyncEngine:
                 whole = op.role in ("primary", "reopen")
                 may_switch = attempt == 0 if whole else (op.role == "child" and attempt < 2)
                 if may_switch and op.create and res.status == 412:
-                    retry[op.bc_id] = self._switch(plan, op, create=False)
+                    retry[op.bc_id] = self._switch(plan, op, create=False, cause=_describe_failure(op, res))
                 elif may_switch and not op.create and res.status == 404:
-                    retry[op.bc_id] = self._switch(plan, op, create=True)
+                    retry[op.bc_id] = self._switch(plan, op, create=True, cause=_describe_failure(op, res))
                 else:
                     failed.add(op.bc_id)
                     outcomes[op.bc_id] = _describe_failure(op, res)
+                    if op.cause:  # e.g. a create refused as a duplicate key, then no row to update
+                        outcomes[op.bc_id] = (
+                            f"{op.cause} Then, as {'a create' if op.create else 'an update'}: {outcomes[op.bc_id]}"
+                        )
             for bc_id in pending:
                 if bc_id not in failed and bc_id not in retry:
                     outcomes[bc_id] = None
@@ -526,19 +531,25 @@ class SyncEngine:
             outcomes[bc_id] = "The Sales row kept changing between create and update; the record is retried next run."
         return outcomes
 
-    def _switch(self, plan: RecordPlan, failed_op: Operation, *, create: bool) -> list[Operation]:
+    def _switch(
+        self, plan: RecordPlan, failed_op: Operation, *, create: bool, cause: str | None = None
+    ) -> list[Operation]:
         """Redo a record whose row was not as expected: all of it as create or as update when its
         own row failed; when a child failed, that child and the later ones (the state writes stay
         updates)."""
         if failed_op.role in ("primary", "reopen"):
             plan.created = create
-            return _operations(plan.bc_id, failed_op.target, failed_op.row, plan.children, create=create)
-        redone = []
-        for op in plan.operations[plan.operations.index(failed_op) :]:
-            if op.role == "child":
-                redone.append(op.redone(create=create))
-            elif op.role == "final":
-                redone.append(op)
+            redone = _operations(plan.bc_id, failed_op.target, failed_op.row, plan.children, create=create)
+        else:
+            redone = []
+            for op in plan.operations[plan.operations.index(failed_op) :]:
+                if op.role == "child":
+                    redone.append(op.redone(create=create))
+                elif op.role == "final":
+                    redone.append(op)
+        for op in redone:
+            op.cause = cause
+        plan.operations = redone  # what is pending now, so a later switch finds its operation
         return redone
 
     def _batch_operation(self, op: Operation):

@@ -1,0 +1,127 @@
+"""The engine's write plan for one record: order of the writes, Not Null columns, required rows,
+and how a create refused as a duplicate is reported. Dataverse is a fake that answers by rule."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from include.bc_sales_sync.hooks.dataverse import BatchResult
+from include.bc_sales_sync.mappings.catalogue import POSTEDSALESINV_INV
+from include.bc_sales_sync.sync.engine import RecordPlan, SyncEngine, _operations
+from include.bc_sales_sync.transforms.base import TargetRows
+
+
+def invoice_rows() -> tuple[TargetRows, TargetRows]:
+    header = TargetRows(
+        "invoices",
+        pd.DataFrame([{"bc_id": "b1", "target_id": "i1", "name": "PS-1", "ownerid@odata.bind": None, "statecode": 2}]),
+        final=("statecode",),
+        reopen={"statecode": 0, "statuscode": 4},
+        not_null=frozenset({"ownerid@odata.bind"}),
+    )
+    lines = TargetRows(
+        "invoicedetails",
+        pd.DataFrame([{"bc_id": "b1", "target_id": "l1", "invoiceid@odata.bind": "/invoices(i1)", "quantity": 2}]),
+        insert_only=frozenset({"invoiceid@odata.bind"}),
+    )
+    return header, lines
+
+
+def plan_for(create: bool) -> tuple[RecordPlan, list]:
+    header, lines = invoice_rows()
+    children = [(lines, lines.rows.to_dict("records")[0])]
+    ops = _operations("b1", header, header.rows.to_dict("records")[0], children, create=create)
+    return RecordPlan("b1", "i1", create, "hash", ops, children), ops
+
+
+def test_a_new_record_is_written_then_its_children_then_its_final_columns():
+    _, ops = plan_for(create=True)
+    assert [(op.role, op.entity_set, op.create) for op in ops] == [
+        ("primary", "invoices", True),
+        ("child", "invoicedetails", True),
+        ("final", "invoices", False),
+    ]
+    # a None in a Not Null column is not sent; final columns wait for their own request
+    assert ops[0].body == {"name": "PS-1"}
+    assert ops[1].body == {"invoiceid@odata.bind": "/invoices(i1)", "quantity": 2}
+    assert ops[2].body == {"statecode": 2}
+
+
+def test_an_existing_record_is_reopened_first():
+    _, ops = plan_for(create=False)
+    assert [op.role for op in ops] == ["reopen", "primary", "child", "final"]
+    assert ops[0].body == {"statecode": 0, "statuscode": 4}
+    assert ops[2].body == {"quantity": 2}  # insert-only columns stay out of an update
+
+
+class FakeDataverse:
+    """Answers each operation by ``rule(entity_set, key, headers)`` and keeps what was sent."""
+
+    def __init__(self, rule):
+        self.rule, self.sent = rule, []
+
+    def batch(self, operations, continue_on_error=True):
+        self.sent.append(operations)
+        out = []
+        for op in operations:
+            status, message = self.rule(op.entity_set, op.key, op.headers)
+            out.append(
+                BatchResult(op, status, error_code="0x80040237" if status == 412 else None, error_message=message)
+            )
+        return out
+
+
+def engine(dataverse) -> SyncEngine:
+    return SyncEngine(POSTEDSALESINV_INV, bc=None, dataverse=dataverse, state=None)
+
+
+def test_required_rows_go_first_once_and_an_existing_one_is_fine():
+    dataverse = FakeDataverse(lambda entity_set, key, headers: (412, "exists") if key == "pl1" else (204, None))
+    plan, _ = plan_for(create=True)
+    required = TargetRows(
+        "pricelevels", pd.DataFrame([{"bc_id": None, "target_id": "pl1", "name": "Price List in GBP"}] * 2)
+    )
+    outcomes = engine(dataverse)._load({"b1": plan}, [required])
+    assert outcomes == {"b1": None}
+    (sent,) = dataverse.sent
+    assert [(op.entity_set, op.key, op.headers) for op in sent][:2] == [
+        ("pricelevels", "pl1", {"If-None-Match": "*"}),
+        ("invoices", "i1", {"If-None-Match": "*"}),
+    ]
+    assert len(sent) == 4
+
+
+def test_a_create_refused_as_a_duplicate_key_reports_that_refusal():
+    def rule(entity_set, key, headers):
+        if entity_set == "invoices" and "If-None-Match" in headers:
+            return 412, "A record with matching key values already exists."
+        if entity_set == "invoices":
+            return 404, "invoice With Id = i1 Does Not Exist"
+        return 204, None
+
+    dataverse = FakeDataverse(rule)
+    plan, _ = plan_for(create=True)
+    (message,) = engine(dataverse)._load({"b1": plan}).values()
+    assert "HTTP 412" in message and "matching key values already exists" in message
+    assert "Then, as an update" in message and "HTTP 404" in message
+    # the second attempt reopened the row before updating it
+    assert dataverse.sent[1][0].body == {"statecode": 0, "statuscode": 4}
+
+
+def test_a_child_missing_from_an_existing_record_is_created():
+    created: set[str] = set()
+
+    def rule(entity_set, key, headers):
+        if entity_set == "invoicedetails" and "If-Match" in headers and key not in created:
+            return 404, "invoicedetail With Id = l1 Does Not Exist"
+        created.add(key)
+        return 204, None
+
+    dataverse = FakeDataverse(rule)
+    plan, _ = plan_for(create=False)
+    assert engine(dataverse)._load({"b1": plan}) == {"b1": None}
+    first, second = dataverse.sent
+    assert [op.key for op in first] == ["i1", "i1", "l1", "i1"]  # reopen, update, line, state
+    # the line is created, then the invoice gets its final columns again (its state closes it last)
+    assert [(op.key, op.headers) for op in second] == [("l1", {"If-None-Match": "*"}), ("i1", {"If-Match": "*"})]
+    assert [op.role for op in plan.operations] == ["child", "final"]
