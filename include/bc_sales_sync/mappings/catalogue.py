@@ -191,7 +191,16 @@ SALESPRC_PRODPRICE = Mapping(
         FieldMap("quantitysellingcode", constant=1, insert_only=True),
     ),
     dependencies=("CUSTPRCGRP-PRICE", "ITEM-PRODUCT"),
-    lookups=("price_lists", "price_groups", "products", "units", "currencies", "local_currency"),
+    lookups=(
+        "price_lists",
+        "price_groups",
+        "products",
+        "units",
+        "currencies",
+        "local_currency",
+        "price_list_items",
+        "couplings:SALESPRC-PRODPRICE",
+    ),
     options={"extra_source_fields": ["Sales_Code", "Starting_Date", "Currency_Code", "Unit_of_Measure_Code"]},
 )
 

@@ -363,13 +363,14 @@ def load_products(lookups: Lookups) -> pd.DataFrame:
 
 def load_price_list_items(lookups: Lookups) -> pd.DataFrame:
     """Items of every price list but the default one (which every synchronized product is on)."""
-    columns = ["_pricelevelid_value", "_productid_value", "_uomid_value"]
+    lookup_columns = ["_pricelevelid_value", "_productid_value", "_uomid_value"]
+    columns = ["productpricelevelid", *lookup_columns]
     default_id = lookups.get("default_price_list")
     frame = pd.DataFrame(
         lookups.rows("productpricelevels", select=columns, filter=f"_pricelevelid_value ne {default_id}"),
         columns=columns,
     )
-    return frame.rename(columns={c: c[1:-6] for c in columns})
+    return frame.rename(columns={c: c[1:-6] for c in lookup_columns})
 
 
 LOADERS: dict[str, Callable[[Lookups], Any]] = {

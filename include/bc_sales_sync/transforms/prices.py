@@ -28,6 +28,7 @@ from include.bc_sales_sync.transforms.base import (
 from include.bc_sales_sync.transforms.references import (
     CURRENCY_COLUMNS,
     PRICE_GROUP_COLUMNS,
+    PRICE_LIST_ITEM_COLUMNS,
     PRODUCT_COLUMNS,
     code_of,
     frame,
@@ -109,7 +110,8 @@ def price_groups_to_price_lists(src: pd.DataFrame, ctx: TransformContext) -> Tra
 
 def sales_prices_to_price_list_items(src: pd.DataFrame, ctx: TransformContext) -> TransformResult:
     """:param ctx: lookups ``price_groups``, ``products`` (coupled items), ``units`` (unit groups
-    ``NAV <code>``) and ``currencies``; constant ``local_currency_id``."""
+    ``NAV <code>``), ``currencies``, ``price_list_items`` (items of the price lists but the default
+    one) and ``couplings:SALESPRC-PRODPRICE``; constant ``local_currency_id``."""
     errors = ErrorCollector()
     item = text(src["Item_No"]).str.strip()
     group = code_of(src["Sales_Code"])
@@ -211,9 +213,16 @@ def sales_prices_to_price_list_items(src: pd.DataFrame, ctx: TransformContext) -
     rows["uomscheduleid@odata.bind"] = bind("uomschedules", unit_group)
 
     error_frame = errors.frame()
-    # A price list holds one price per product and unit: later prices for the same one are errors.
+    # A price list holds one price per product and unit: a price whose item is already another
+    # price's in Sales, and later prices for the same one in this chunk, are errors.
     ok = ~src["bc_id"].isin(set(error_frame["bc_id"]))
-    same = pd.DataFrame({"list": list_id, "product": product_id, "unit": unit_id})[ok].duplicated(keep="first")
+    keys = pd.DataFrame({"list": list_id, "product": product_id, "unit": unit_id})
+    items = frame(ctx.lookups, "price_list_items", ["productpricelevelid", *PRICE_LIST_ITEM_COLUMNS])
+    items = items.rename(columns={"pricelevelid": "list", "productid": "product", "uomid": "unit"})
+    found = keys.merge(items.drop_duplicates(["list", "product", "unit"]), how="left", on=["list", "product", "unit"])
+    found_id = pd.Series(found["productpricelevelid"].to_numpy(), index=src.index)
+    others = set(ctx.lookups.get("couplings:SALESPRC-PRODPRICE", pd.DataFrame(columns=["crm_id"]))["crm_id"])
+    same = keys[ok].duplicated(keep="first") | (found_id[ok].isin(others) & (found_id[ok] != src["target_id"][ok]))
     twice = same[same].index
     errors.add(
         src.loc[twice, "bc_id"],

@@ -167,3 +167,37 @@ def test_two_prices_for_the_same_item_and_unit_in_a_group_keep_the_first():
     assert list(errors) == ["sp-1896-S-RETAIL--PCS-5.0"]
     assert "one price per product and unit" in errors["sp-1896-S-RETAIL--PCS-5.0"][1]
     assert result.primary.rows["amount"].tolist() == [989.0]
+
+
+def test_a_price_for_an_item_another_price_already_holds_in_sales_is_an_error():
+    src = frame(
+        [price("1896-S", "RETAIL", 899.0, Minimum_Quantity=5.0), price("2100-S", "RETAIL", 450.0)],
+        SALESPRC_PRODPRICE,
+        key="SystemId",
+    )
+    items = pd.DataFrame(
+        {
+            "productpricelevelid": ["ppl-1896", "ppl-2100"],
+            "pricelevelid": ["pl-retail", "pl-retail"],
+            "productid": ["p-1896", "p-2100"],
+            "uomid": ["u-pcs", "u-pcs"],
+        }
+    )
+    ctx = TransformContext(
+        SALESPRC_PRODPRICE,
+        {
+            "price_groups": PRICE_GROUPS,
+            "products": PRODUCTS,
+            "units": UNITS,
+            "currencies": CURRENCIES,
+            "price_list_items": items,
+            # ppl-1896 belongs to another sales price; ppl-2100 to none (match-based coupling takes it)
+            "couplings:SALESPRC-PRODPRICE": pd.DataFrame({"bc_id": ["sp-other"], "crm_id": ["ppl-1896"]}),
+        },
+        {"local_currency_id": USD},
+    )
+    result = sales_prices_to_price_list_items(src, ctx)
+    errors = errors_by_id(result)
+    assert list(errors) == ["sp-1896-S-RETAIL--PCS-5.0"]
+    assert "already has a price for this item and unit" in errors["sp-1896-S-RETAIL--PCS-5.0"][1]
+    assert result.primary.rows["productnumber"].tolist() == ["2100-S"]
