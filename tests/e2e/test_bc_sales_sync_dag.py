@@ -12,7 +12,7 @@ import requests
 
 from tests.conftest import reset_sandbox
 from tests.integration.sync.conftest import sandbox_connections
-from tests.integration.sync.test_prerequisites_and_prices import exchange_rates  # noqa: F401 (fixture)
+from tests.integration.sync.test_prerequisites_and_prices import enter_exchange_rates
 
 SYNC_TASKS = {
     "bc_dataverse_sync": ["salespeople", "currency", "customer"],
@@ -79,10 +79,12 @@ def job_counts(state, run_ids: set[str]) -> dict[str, tuple[int, int, int]]:
     }
 
 
-@pytest.mark.usefixtures("exchange_rates")
 def test_both_dags_sync_the_demo_company_then_a_rerun_writes_nothing(dag_env):
+    from include.bc_sales_sync.hooks import BusinessCentralHook, DataverseHook
+
     config = dag_env.config
     ca = str(config.ca_file)
+    enter_exchange_rates(BusinessCentralHook())
     first = {}
     for dag_id, tasks in SYNC_TASKS.items():
         dag_run, states = run_dag(dag_id)
@@ -94,8 +96,6 @@ def test_both_dags_sync_the_demo_company_then_a_rerun_writes_nothing(dag_env):
 
     state = StateStore.from_airflow("bc_sync_state")
     assert job_counts(state, set(first.values())) == FIRST_RUN
-    from include.bc_sales_sync.hooks import DataverseHook
-
     invoices = [i for page in DataverseHook().iter_pages("invoices", select=["invoicenumber"]) for i in page]
     assert len(invoices) == FIRST_RUN["POSTEDSALESINV-INV"][0]
 

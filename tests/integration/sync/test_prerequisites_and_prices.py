@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from include.bc_sales_sync.sync import lookups
 from include.sandbox.bc.seed import CURRENCIES
 from include.sandbox.dataverse.seed import seed_id
 from tests.integration.sync.conftest import rows
@@ -33,31 +32,26 @@ ACCOUNT_COLUMNS = [
 ]
 
 
-@pytest.fixture
-def exchange_rates(monkeypatch):
-    """The BC emulator serves no ``currencyExchangeRates``: give the loader the demo company's rates
-    (its Currency table holds local currency per unit) the way the API would list them."""
-    real = lookups._bc_rows
-
-    def bc_rows(lk, entity_set, select, **kwargs):
-        if entity_set != "currencyExchangeRates":
-            return real(lk, entity_set, select, **kwargs)
-        return pd.DataFrame(
-            [
-                {
-                    "currencyCode": code,
-                    "startingDate": "2025-01-01",
-                    "exchangeRateAmount": 1.0,
-                    "relationalCurrencyCode": "",
-                    "relationalExchangeRateAmount": rate,
-                }
-                for code, *_, rate in CURRENCIES
-            ],
-            columns=select,
+def enter_exchange_rates(bc) -> dict[str, float]:
+    """Enter an exchange rate for every demo currency in BC (the demo company has none), from the
+    rate its Currency table keeps (local currency per unit); returns the Sales rate each should get."""
+    for code, *_, rate in CURRENCIES:
+        bc.create(
+            "CurrencyExchangeRates",
+            {
+                "Currency_Code": code,
+                "Starting_Date": "2025-01-01",
+                "Exchange_Rate_Amount": 1.0,
+                "Relational_Exch_Rate_Amount": rate,
+            },
+            web_service=True,
         )
-
-    monkeypatch.setattr(lookups, "_bc_rows", bc_rows)
     return {code: round(1 / rate, 10) for code, *_, rate in CURRENCIES}
+
+
+@pytest.fixture
+def exchange_rates(bc) -> dict[str, float]:
+    return enter_exchange_rates(bc)
 
 
 def run_all(run_job, names: list[str], **options) -> dict[str, dict]:
@@ -192,7 +186,7 @@ def test_a_rerun_writes_nothing(run_job, stats, exchange_rates):
 
 
 def test_without_exchange_rates_in_business_central_currencies_fail_alone(run_job, state):
-    """What the sandbox does without the exchange-rate stand-in: BC's error, per currency."""
+    """A currency without an exchange rate in BC (the demo company has none): BC's error, per currency."""
     counts = run_all(run_job, PREREQUISITES)
     assert counts["CURRENCY"]["failed"] == len(CURRENCIES) and counts["CURRENCY"]["inserted"] == 0
     message = next(iter(errors_of(state, "CURRENCY").values()))
