@@ -159,7 +159,7 @@ def posted_invoices_to_invoices(src: pd.DataFrame, ctx: TransformContext) -> Tra
     for field_name, part in line_errors:
         errors.add(part["bc_id"], field_name, part["message"])
 
-    line_discounts = lines.groupby("bc_id")["manualdiscountamount"].sum() if not lines.empty else pd.Series()
+    line_discounts = lines.groupby("bc_id")["manualdiscountamount"].sum() if not lines.empty else pd.Series(dtype=float)
     line_discount = src["bc_id"].map(line_discounts).fillna(0.0)
     total = numbers(rows.get("totalamount", src.get("totalAmountIncludingTax"))).fillna(0.0)
     less_freight = numbers(rows.get("totalamountlessfreight", src.get("totalAmountExcludingTax"))).fillna(0.0)
@@ -172,7 +172,9 @@ def posted_invoices_to_invoices(src: pd.DataFrame, ctx: TransformContext) -> Tra
     rows["discountpercentage"] = 0.0
     rows["totallineitemdiscountamount"] = line_discount.round(2)
     rows["totaldiscountamount"] = (discount + line_discount).round(2)
-    state, status = invoice_state(numbers(src.get("remainingAmount")).fillna(0.0), total)
+    # An unknown remaining amount counts as nothing paid.
+    remaining = numbers(src.get("remainingAmount", pd.Series(None, index=src.index, dtype=float))).fillna(total)
+    state, status = invoice_state(remaining, total)
     rows["statecode"] = state
     rows["statuscode"] = status
 
