@@ -1,7 +1,8 @@
 """The ASGI application of the BC emulator: turns HTTP requests into :class:`engine.Request` objects.
 
 Requests run on one worker thread of their own: the store is a single SQLite connection, and the
-event loop (shared with the other emulators) stays free while a large page is being built.
+event loop (shared with the other emulators) stays free while a large page is being built. After a
+page of a listing the worker computes the next page ahead (:meth:`Engine.read_ahead`).
 """
 
 from __future__ import annotations
@@ -49,4 +50,8 @@ class BusinessCentralApp:
 
     def _answer(self, request: Request) -> tuple[Response, bytes]:
         response = self.engine.handle(request)
-        return response, response.encode()
+        payload = response.encode()
+        # Queued behind this request on the same worker: while the client receives a page of a
+        # listing, the next page is computed (the next request waits for it and finds it ready).
+        self.worker.submit(self.engine.read_ahead)
+        return response, payload
