@@ -133,6 +133,9 @@ class Engine:
         # The environment's one company, in a store of its own so $filter and $select work on it.
         self._companies = Store([COMPANY_SET])
         self._companies.insert_many("companies", [self._company()])
+        connection = store.conn.connection.driver_connection
+        connection.create_function("bc_etag", 1, odata.etag, deterministic=True)
+        connection.create_function("bc_number", 1, _number_json, deterministic=True)
         # Read-ahead of listings: while a client receives a page, its next page is computed.
         self._follow: tuple[Request, View, dict[str, Any], str] | None = None
         self._ahead: _NextPage | None = None
@@ -576,14 +579,20 @@ class Engine:
         after: str | None = None,
         skip: int | None = None,
         top: int | None = None,
-    ) -> tuple[list[dict], Page]:
-        """Read rows of a view as public dicts that start with ``@odata.etag``."""
+        as_json: bool = False,
+    ) -> tuple[list[dict] | msgspec.Raw, Page]:
+        """Read rows of a view as public dicts that start with ``@odata.etag``.
+
+        With ``as_json``, rows that need nothing computed or expanded come back as one JSON array
+        written by SQLite (the same JSON the dicts encode to), without Python objects per row.
+        """
         needed = {nav.local for nav in (view.navs_by_name.get(name) for name, _ in opts.expand) if nav}
         for name, _ in opts.expand:
             if name not in view.navs_by_name:
                 raise bad_request(f"Could not find a property named '{name}' on type 'Microsoft.NAV.{view.type_name}'.")
         stored, computed = self._store_select(view, opts.select, needed)
         public = stored if stored is not None else list(view.mapping)
+        as_json = as_json and not computed and not opts.expand
         try:
             page = self._page(
                 view,
@@ -594,13 +603,15 @@ class Engine:
                 skip=opts.skip if skip is None else skip,
                 page_size=page_size,
                 after=after,
+                as_json=as_json,
             )
         except QueryError as exc:
             raise bad_request(_query_message(exc, view)) from None
-        etag = odata.etag
+        if as_json:
+            return msgspec.Raw(("[" + ",".join([r[0] for r in page.rows]) + "]").encode()), page
         keys = ("@odata.etag", *public)
-        # zip stops at the keys: the trailing version and row number columns are left out
-        rows = [dict(zip(keys, (etag(r[-2]), *r), strict=False)) for r in page.rows]
+        # zip stops at the keys: the trailing row number column is left out
+        rows = [dict(zip(keys, r, strict=False)) for r in page.rows]
         flags = [name for name in public if view.es.by_name[view.mapping[name]].type == "bool"]
         if flags:
             for row in rows:
@@ -627,8 +638,9 @@ class Engine:
         skip: int,
         page_size: int | None,
         after: str | None,
+        as_json: bool = False,
     ) -> Page:
-        """One page of raw rows (public values..., version, row number), keyset-paged like ``Store.page``.
+        """One page of raw rows (ETag, public values..., row number), keyset-paged like ``Store.page``.
 
         The SQL is built with the store's own ``$filter`` and ``$orderby`` translation (odata-query)
         and run on the SQLite connection directly: large pages skip the ORM-level row objects.
@@ -643,7 +655,12 @@ class Engine:
             total = store.conn_scalar(sa.select(sa.func.count()).select_from(table).where(*where))
         row_column = table.c[ROW_COLUMN]
         columns = [table.c[view.mapping[n]].label(n) for n in public]
-        statement = sa.select(*columns, table.c[VERSION_COLUMN], row_column).where(*where)
+        # The ETag comes from SQLite (a function of the connection): no second pass over the rows.
+        etag = sa.func.bc_etag(table.c[VERSION_COLUMN]).label("_etag")
+        if as_json:
+            statement = sa.select(self._json_object(view, public, etag), row_column).where(*where)
+        else:
+            statement = sa.select(etag, *columns, row_column).where(*where)
         if opts.orderby:
             statement = statement.order_by(*store.order_by(view.es, opts.orderby, view.mapping), row_column)
         else:
@@ -670,6 +687,26 @@ class Engine:
             else:
                 page.next_after = str(rows[-1][-1])
         return page
+
+    def _json_object(self, view: View, public: list[str], etag: sa.ColumnElement) -> sa.ColumnElement:
+        """SQLite's ``json_object`` of a row, with the values and in the form msgspec writes them."""
+        table = self.store.tables[view.table]
+        parts: list[Any] = [sa.literal_column("'@odata.etag'"), etag]
+        for name in public:
+            column = table.c[view.mapping[name]]
+            kind = view.es.by_name[view.mapping[name]].type
+            if kind == "bool":
+                value = sa.func.json(
+                    sa.case((column == 1, sa.literal_column("'true'")), else_=sa.literal_column("'false'"))
+                )
+            elif kind == "decimal":
+                # SQLite writes 15 significant digits; a value those do not give back is written by msgspec.
+                printed = sa.cast(sa.func.printf(sa.literal_column("'%!.15g'"), column), sa.Float)
+                value = sa.case((column == printed, column), else_=sa.func.json(sa.func.bc_number(column)))
+            else:
+                value = column
+            parts += [sa.literal_column(f"'{name}'"), value]
+        return sa.func.json_object(*parts)
 
     def _expand(self, view: View, nav: Any, sub: odata.Options, rows: list[dict]) -> None:
         target = API[nav.target]
@@ -725,7 +762,14 @@ class Engine:
             skip = int(state.get("o") or 0)
         top = None if opts.top is None else max(opts.top - served, 0)
         rows, page = self._read(
-            view, self._conditions(view, conditions), opts, page_size=page_size, after=after, skip=skip, top=top
+            view,
+            self._conditions(view, conditions),
+            opts,
+            page_size=page_size,
+            after=after,
+            skip=skip,
+            top=top,
+            as_json=True,
         )
         suffix = "(" + ",".join(opts.select) + ")" if opts.select is not None else ""
         payload: dict[str, Any] = {"@odata.context": context + suffix}
@@ -734,7 +778,7 @@ class Engine:
         payload["value"] = rows
         if page.next_after is not None or page.next_offset is not None:
             token = odata.encode_token(
-                {"a": page.next_after, "o": page.next_offset, "n": served + len(rows), "h": fingerprint}
+                {"a": page.next_after, "o": page.next_offset, "n": served + len(page.rows), "h": fingerprint}
             )
             kept = [(k, v) for k, v in pairs if k != "$skiptoken"] + [("$skiptoken", token)]
             query = urlencode(kept, quote_via=quote, safe="$'(),:")
@@ -1132,6 +1176,10 @@ class Engine:
             if name not in entity:
                 raise bad_request(f"Could not find a property named '{name}' on type 'Microsoft.NAV.{type_name}'.")
         return {k: v for k, v in entity.items() if k in select}
+
+
+def _number_json(value: float | None) -> str:
+    return _encoder.encode(value).decode()
 
 
 def _query_message(exc: QueryError, view: View) -> str:
