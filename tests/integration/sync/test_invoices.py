@@ -15,9 +15,16 @@ from tests.integration.sync.test_prerequisites_and_prices import (
     errors_of,
     exchange_rates,  # noqa: F401 (the fixture every test here uses)
     run_all,
+    runner,
 )
 
 pytestmark = pytest.mark.usefixtures("exchange_rates")
+
+
+@pytest.fixture
+def run_job(bc, dataverse, state):
+    return runner(bc, dataverse, state)
+
 
 EVERYTHING = PREREQUISITES + PRODUCTS + PRICES + ["POSTEDSALESINV-INV"]
 INVOICE_COLUMNS = [

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from include.bc_sales_sync.mappings.registry import default_mappings
+from include.bc_sales_sync.sync.engine import RunOptions, RunSummary, SyncEngine, Window
 from include.sandbox.bc.seed import CURRENCIES
 from include.sandbox.dataverse.seed import seed_id
 from tests.integration.sync.conftest import rows
@@ -52,6 +54,25 @@ def enter_exchange_rates(bc) -> dict[str, float]:
 @pytest.fixture
 def exchange_rates(bc) -> dict[str, float]:
     return enter_exchange_rates(bc)
+
+
+def runner(bc, dataverse, state):
+    """``run(name, **RunOptions fields)``: one mapping with the test's hooks (one token each for the
+    whole test, where conftest's ``run_job`` signs in again for every job)."""
+
+    def run(name: str, window: Window | None = None, **options) -> RunSummary:
+        if window is None:
+            watermark = state.watermark(name)
+            window = Window(start=watermark) if watermark else Window()
+        engine = SyncEngine(default_mappings()[name], bc, dataverse, state, RunOptions(run_id="test", **options))
+        return engine.run(window)
+
+    return run
+
+
+@pytest.fixture
+def run_job(bc, dataverse, state):
+    return runner(bc, dataverse, state)
 
 
 def run_all(run_job, names: list[str], **options) -> dict[str, dict]:
