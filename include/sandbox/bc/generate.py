@@ -11,6 +11,7 @@ import datetime as dt
 import random
 from collections.abc import Callable, Iterator
 
+from include.sandbox.bc import ledger
 from include.sandbox.bc import seed as s
 from include.sandbox.bc import tables as t
 from include.sandbox.bc.logic import increment
@@ -392,6 +393,9 @@ def _documents(store: Store, count: int, rng: random.Random, kind: str) -> None:
 def _flush(store: Store, docs: s.Documents) -> None:
     store.insert_many("SalesHeader", s._rows("SalesHeader", docs.headers, 0))
     store.insert_many("SalesLine", s._rows("SalesLine", docs.lines, 0))
+    # Posted invoices come with their customer ledger entries, as posting writes them.
+    entries = ledger.seed_entries(docs.headers, ledger.next_entry_no(store))
+    store.insert_many("CustLedgerEntry", s._rows("CustLedgerEntry", entries, 0))
     docs.headers, docs.lines = [], []
 
 

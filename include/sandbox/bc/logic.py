@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from include.sandbox.bc import ledger
 from include.sandbox.bc import tables as t
 from include.sandbox.bc.errors import dialog, field_error, record_not_found
 from include.sandbox.config import SandboxConfig
@@ -545,6 +546,7 @@ def recalculate(ctx: Ctx, header_id: str) -> None:
         totals["Remaining_Amount"] = totals["Amount_Including_VAT"]
     if any(abs(header[k] - v) > 1e-9 for k, v in totals.items()):
         store.update("SalesHeader", header_id, totals, trusted=True)
+    ledger.refresh_lines(store, header_id)
 
 
 # -- hooks the engine calls --------------------------------------------------------------------
@@ -622,9 +624,11 @@ def post_payments(ctx: Ctx, journal: dict) -> None:
                 .order_by(header.c.Due_Date, header.c.No)
             )
             targets = [store.get("SalesHeader", sid) for (sid,) in store.conn.execute(statement).fetchall()]
+        paid = []
         for invoice in targets:
             if left <= 0.005:
                 break
+            paid.append(invoice["SystemId"])
             applied = min(left, invoice["Remaining_Amount"])
             remaining = money(invoice["Remaining_Amount"] - applied)
             status = "Paid" if remaining == 0 else invoice["Status"]
@@ -637,6 +641,7 @@ def post_payments(ctx: Ctx, journal: dict) -> None:
                 f"The payment of {-line['Amount']:.2f} from customer {line['Customer_No']} is {left:.2f} more than "
                 "the open amount of the invoices it applies to. Enter a smaller amount."
             )
+        ledger.payment_posted(store, line, paid)
         store.delete("CustomerPayment", line["SystemId"])
 
 
@@ -657,6 +662,8 @@ def after_write(ctx: Ctx, table: str, row: dict, old: dict | None) -> None:
         recalculate(ctx, row["Document_Id"])
     elif table == "SalesHeader" and (old is None or row["Invoice_Discount_Amount"] != old["Invoice_Discount_Amount"]):
         recalculate(ctx, row["SystemId"])
+    elif table == "SalesHeader" and any(row[k] != old[k] for k in ledger.HEADER_FIELDS):
+        ledger.refresh_lines(ctx.store, row["SystemId"])
 
 
 def before_delete(ctx: Ctx, table: str, row: dict) -> None:
@@ -755,6 +762,8 @@ def _finish_posting(ctx: Ctx, header: dict, lines: list[dict]) -> None:
     with store.transaction():
         _reduce_inventory(ctx, lines)
     store.update("SalesHeader", header["SystemId"], changes, trusted=True)
+    ledger.refresh_lines(store, header["SystemId"])
+    ledger.invoice_posted(store, header["SystemId"])
 
 
 def post_invoice(ctx: Ctx, header: dict) -> None:
@@ -783,6 +792,7 @@ def cancel_invoice(ctx: Ctx, header: dict) -> None:
             f"Invoice {header['No']} cannot be canceled because it is {header['Status'].lower()} or partly paid."
         )
     ctx.store.update("SalesHeader", header["SystemId"], {"Status": "Canceled", "Remaining_Amount": 0.0}, trusted=True)
+    ledger.invoice_canceled(ctx.store, header["SystemId"], ctx.today.isoformat())
 
 
 _COPIED_HEADER = tuple(

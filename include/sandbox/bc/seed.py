@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+from include.sandbox.bc import ledger
 from include.sandbox.bc import tables as t
 from include.sandbox.bc.logic import add_formula, line_amounts, money, spread_discount
 from include.sandbox.store import Store
@@ -126,6 +127,15 @@ CUSTOMERS = [
     ("80000", "Litware, Inc.", "8 Industrial Park", "Boston", "MA", "US", "02116", "+1 617 555 0180", "ap@litware.example", "BC", "", "30 DAYS", "EXW", "RETAIL", True, 5000.0, "Invoice", "Company"),
     ("90000", "Ellen Fischer", "44 Birch Lane", "Portland", "OR", "US", "97204", "+1 503 555 0190", "ellen.fischer@mail.example", "OF", "", "COD", "PICKUP", "RETAIL", True, 0.0, " ", "Person"),
 ]
+
+# A customer's Service Management figures (BC FlowFields over service lines, not emulated).
+SERVICE_FIGURES = {
+    "50000": {
+        "Outstanding_Serv_Orders_LCY": 1840.0,
+        "Serv_Shipped_Not_Invoiced_LCY": 415.5,
+        "Outstanding_Serv_Invoices_LCY": 620.0,
+    }
+}
 
 # no, description, type, category, base unit, unit price, unit cost, tax group, vendor, vendor item no,
 # unit volume, gross weight, net weight, inventory, blocked, gtin
@@ -460,6 +470,8 @@ def _load_demo(store: Store, last_used: dict[str, str]) -> None:
                 "Blocked": blocked,
             }
         )
+    for customer in customers:
+        customer.update(SERVICE_FIGURES.get(customer["No"], {}))
     put("Customer", _rows("Customer", customers, 40))
     items = []
     for row in ITEMS:
@@ -588,6 +600,8 @@ def _load_demo(store: Store, last_used: dict[str, str]) -> None:
     _demo_documents(documents)
     put("SalesHeader", _rows("SalesHeader", documents.headers, 300))
     put("SalesLine", _rows("SalesLine", documents.lines, 300))
+    entries = ledger.seed_entries([*documents.headers, *documents.prepayment_invoices], 1)
+    put("CustLedgerEntry", _rows("CustLedgerEntry", entries, 300))
     last_used.update(documents.last_used)
 
 
@@ -604,6 +618,8 @@ class Documents:
         self.terms = {p[0]: p[2] for p in PAYMENT_TERMS}
         self.headers: list[dict] = []
         self.lines: list[dict] = []
+        # Posted prepayment invoices: only their ledger entries exist (the emulator posts none).
+        self.prepayment_invoices: list[dict] = []
         self.last_used: dict[str, str] = {}
 
     def add(
@@ -619,8 +635,14 @@ class Documents:
         status: str | None = None,
         invoice_discount: float = 0.0,
         extra: dict | None = None,
+        shipment_no: str = "",
+        prepaid_percent: float = 0.0,
     ) -> dict:
-        """``lines``: (type, no, quantity, unit price or None, discount percent[, shipped quantity])."""
+        """``lines``: (type, no, quantity, unit price or None, discount percent[, shipped quantity]).
+
+        ``shipment_no``: the lines were taken from that posted shipment (invoices); ``prepaid_percent``:
+        this share of each order line was invoiced as a prepayment.
+        """
         c = self.customers[customer_no]
         currency = c["Currency_Code"]
         factor = round(1 / self.rates[currency], 6) if currency else 0.0
@@ -719,8 +741,34 @@ class Documents:
             for prefix in ("Sell_to_", "Bill_to_", "Ship_to_"):
                 header[prefix + column] = c.get(column, "")
         header.update(extra or {})
+        for line in built:
+            line.update(ledger.line_figures(header, line), Shipment_No=shipment_no)
+            if prepaid_percent:
+                line["Prepmt_Amount_Inv_LCY"] = ledger.lcy(line["Net_Amount"] * prepaid_percent / 100, factor)
+                line["Prepmt_VAT_Amount_Inv_LCY"] = ledger.lcy(line["Net_Tax_Amount"] * prepaid_percent / 100, factor)
         self.headers.append(header)
         return header
+
+    def prepayment_invoice(self, order: dict, number: str, posting_date: str, *, paid: bool = True) -> dict:
+        """The posted prepayment invoice of an order's prepaid lines (for its ledger entries)."""
+        lines = [line for line in self.lines if line["Document_Id"] == order["SystemId"]]
+        amount = money(sum(line.get("Prepmt_Amount_Inv_LCY", 0.0) for line in lines))
+        tax = money(sum(line.get("Prepmt_VAT_Amount_Inv_LCY", 0.0) for line in lines))
+        invoice = {
+            "Document_Type": "Invoice",
+            "Posted": True,
+            "No": number,
+            "Posting_Date": posting_date,
+            "Document_Date": posting_date,
+            "Due_Date": posting_date,
+            "Bill_to_Customer_No": order["Bill_to_Customer_No"],
+            "Salesperson_Code": order["Salesperson_Code"],
+            "Amount": amount,
+            "Amount_Including_VAT": money(amount + tax),
+            "Remaining_Amount": 0.0 if paid else money(amount + tax),
+        }
+        self.prepayment_invoices.append(invoice)
+        return invoice
 
 
 def _customer_info(row: tuple) -> dict:
@@ -825,7 +873,6 @@ def _demo_documents(d: Documents) -> None:
         [("Item", "1900-S", 12, None, 0), ("Item", "1960-S", 6, None, 0)],
     )
     d.add("Invoice", "S-INV102202", "61000", "2025-05-21", [("Item", "1906-S", 2, 257.0, 0)])
-    d.last_used["S-INV"] = "S-INV102202"
     d.add(
         "Order",
         "S-ORD101001",
@@ -836,15 +883,28 @@ def _demo_documents(d: Documents) -> None:
         extra={"Requested_Delivery_Date": "2025-06-02", "External_Document_No": "PO-ADT-4502"},
     )
     d.add("Order", "S-ORD101002", "30000", "2025-05-15", [("Item", "1972-S", 5, None, 0)])
-    d.add(
+    partly_shipped = d.add(
         "Order",
         "S-ORD101003",
         "50000",
         "2025-05-19",
         [("Item", "1896-S", 4, None, 0, 2), ("Item", "1906-S", 4, None, 0, 2)],
         extra={"Partial_Shipping": True},
+        prepaid_percent=20.0,
     )
+    d.prepayment_invoice(partly_shipped, "PS-PRE1001", "2025-05-20")
     d.last_used["S-ORD"] = "S-ORD101003"
+    # Invoicing part of what S-ORD101003 shipped, from its posted shipment (not posted yet).
+    d.add(
+        "Invoice",
+        "S-INV102203",
+        "50000",
+        "2025-05-27",
+        [("Item", "1896-S", 2, None, 0)],
+        shipment_no="S-SHP102001",
+        extra={"External_Document_No": "RC-SHIP-2001"},
+    )
+    d.last_used["S-INV"] = "S-INV102203"
     d.add(
         "Quote",
         "S-QUO1001",

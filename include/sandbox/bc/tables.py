@@ -241,6 +241,11 @@ CUSTOMER = table(
     guid("Payment_Method_Id"),
     text("Customer_Price_Group", 10),
     option("Blocked", CUSTOMER_BLOCKED),
+    # FlowFields over Service Lines in BC; Service Management is not emulated, so the sandbox keeps
+    # them as read-only values (the demo company gives one customer some).
+    decimal("Outstanding_Serv_Orders_LCY"),
+    decimal("Serv_Shipped_Not_Invoiced_LCY"),
+    decimal("Outstanding_Serv_Invoices_LCY"),
     unique=(("No",),),
     indexes=("Salesperson_Code",),
 )
@@ -452,7 +457,21 @@ SALES_LINE = table(
     decimal("Quantity_Invoiced"),
     decimal("Qty_to_Invoice"),
     decimal("Qty_to_Ship"),
-    indexes=("Document_Id",),
+    # What BC stores on a sales line for the customer's statistics (kept up to date by the emulator
+    # whenever the line or its document changes; see include.sandbox.bc.ledger).
+    text("Sell_to_Customer_No", 20),
+    text("Bill_to_Customer_No", 20),
+    text("Currency_Code", 10),
+    text("Shipment_No", 20),
+    decimal("Outstanding_Quantity"),
+    decimal("Outstanding_Amount"),
+    decimal("Outstanding_Amount_LCY"),
+    decimal("Shipped_Not_Invoiced"),
+    decimal("Shipped_Not_Invoiced_LCY"),
+    # Prepayment invoices are not posted by the emulator: these are seeded values only.
+    decimal("Prepmt_Amount_Inv_LCY"),
+    decimal("Prepmt_VAT_Amount_Inv_LCY"),
+    indexes=("Document_Id", "Bill_to_Customer_No", "Sell_to_Customer_No"),
 )
 
 COMPANY_INFORMATION = table(
@@ -498,6 +517,37 @@ CUSTOMER_PAYMENT = table(
     indexes=("Journal_Id",),
 )
 
+CLE_DOCUMENT_TYPES = (" ", "Payment", "Invoice", "Credit Memo", "Finance Charge Memo", "Reminder", "Refund")
+
+# BC's Cust. Ledger Entry (table 21): one per posted invoice, payment or credit memo, written by
+# posting (see include.sandbox.bc.ledger), never by clients. Remaining amounts go down as payments
+# are applied; an entry with nothing left is closed.
+CUST_LEDGER_ENTRY = table(
+    "CustLedgerEntry",
+    integer("Entry_No"),
+    text("Customer_No", 20),
+    date("Posting_Date"),
+    date("Document_Date"),
+    date("Due_Date"),
+    option("Document_Type", CLE_DOCUMENT_TYPES),
+    text("Document_No", 20),
+    text("External_Document_No", 35),
+    text("Description", 100),
+    text("Salesperson_Code", 20),
+    text("Currency_Code", 10),
+    boolean("Open"),
+    decimal("Amount"),
+    decimal("Amount_LCY"),
+    decimal("Remaining_Amount"),
+    decimal("Remaining_Amt_LCY"),
+    decimal("Original_Amt_LCY"),
+    decimal("Sales_LCY"),
+    integer("Closed_by_Entry_No"),
+    date("Closed_at_Date"),
+    unique=(("Entry_No",),),
+    indexes=("Customer_No", "Document_No"),
+)
+
 TABLES: tuple[EntitySet, ...] = (
     COMPANY_INFORMATION,
     CUSTOMER_PAYMENT_JOURNAL,
@@ -520,6 +570,7 @@ TABLES: tuple[EntitySet, ...] = (
     NO_SERIES,
     SALES_HEADER,
     SALES_LINE,
+    CUST_LEDGER_ENTRY,
 )
 
 BY_NAME: dict[str, EntitySet] = {t.name: t for t in TABLES}
@@ -605,6 +656,7 @@ CAPTIONS = {
     "SalesLine": "Sales Line",
     "CustomerPaymentJournal": "Gen. Journal Batch",
     "CustomerPayment": "Gen. Journal Line",
+    "CustLedgerEntry": "Cust. Ledger Entry",
 }
 
 

@@ -523,6 +523,35 @@ def _columns(table: str, exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
     return tuple(f.name for f in t.BY_NAME[table].fields if f.name not in skip)
 
 
+SERVICE_FLOWFIELDS = ("Outstanding_Serv_Orders_LCY", "Serv_Shipped_Not_Invoiced_LCY", "Outstanding_Serv_Invoices_LCY")
+SALES_LINE_FIELDS = (
+    "Document_Type",
+    "Document_No",
+    "Line_No",
+    "Sell_to_Customer_No",
+    "Bill_to_Customer_No",
+    "Type",
+    "No",
+    "Description",
+    "Unit_of_Measure_Code",
+    "Quantity",
+    "Unit_Price",
+    "Line_Amount",
+    "Amount_Including_VAT",
+    "Shipment_Date",
+    "Shipment_No",
+    "Currency_Code",
+    "Outstanding_Quantity",
+    "Quantity_Shipped",
+    "Quantity_Invoiced",
+    "Outstanding_Amount",
+    "Outstanding_Amount_LCY",
+    "Shipped_Not_Invoiced",
+    "Shipped_Not_Invoiced_LCY",
+    "Prepmt_Amount_Inv_LCY",
+    "Prepmt_VAT_Amount_Inv_LCY",
+)
+
 WS_VIEWS: list[View] = [
     View(
         "Resources",
@@ -613,6 +642,7 @@ WS_VIEWS: list[View] = [
                         "Tax_Area_Id",
                     ),
                 ),
+                read_only=SERVICE_FLOWFIELDS,
             ),
             computed("Balance_LCY"),
             computed("Balance_Due_LCY"),
@@ -624,6 +654,28 @@ WS_VIEWS: list[View] = [
         key=("No",),
         kind="ws",
         compute="customer_card",
+    ),
+    # Page 25 "Customer Ledger Entries" published, with the fields of BC's "Cust. Ledger Entries"
+    # query (262) and "Sales (LCY)": entries are written by posting, read-only here as in BC.
+    View(
+        "CustLedgerEntries",
+        "CustLedgerEntries",
+        "CustLedgerEntry",
+        ws_props("CustLedgerEntry", _columns("CustLedgerEntry"), read_only=_columns("CustLedgerEntry")),
+        key=("Entry_No",),
+        kind="ws",
+        methods=frozenset({"GET"}),
+    ),
+    # Page 516 "Sales Lines" published: the lines of open documents with the amounts BC stores for
+    # the customer statistics (documents are written through the API's document entity sets).
+    View(
+        "SalesLines",
+        "SalesLines",
+        "SalesLine",
+        ws_props("SalesLine", SALES_LINE_FIELDS, read_only=SALES_LINE_FIELDS),
+        key=("Document_Type", "Document_No", "Line_No"),
+        kind="ws",
+        methods=frozenset({"GET"}),
     ),
 ]
 
