@@ -218,7 +218,7 @@ class AccountStatisticsJob(_Job):
         stats = self.state.couplings(STATISTICS)
         stats["bc_id"] = stats["bc_id"].str.lower()
         self.stats = stats.set_index("bc_id")
-        self._links: dict[str, str] | None = None
+        self._all_accounts: dict[str, str | None] | None = None
         log.info(
             "%s: work date %s, fiscal year %s to %s; %d coupled customers.",
             STATISTICS,
@@ -405,10 +405,11 @@ class AccountStatisticsJob(_Job):
         if sums is None:
             sums = pd.DataFrame(columns=f.SUMS)
         rows = f.statistics_rows(cards, sums, self.work_date, self.currency_id)
-        self._add(self._write(rows, linked_scan=customers.low is not None))
+        self._add(self._write(rows, scan=customers.low is not None))
 
-    def _write(self, rows: pd.DataFrame, *, linked_scan: bool) -> Counter:
+    def _write(self, rows: pd.DataFrame, *, scan: bool) -> Counter:
         counts: Counter = Counter()
+        accounts = self._accounts(rows["account_id"].tolist(), scan=scan)
         writes: list[_Write] = []
         for row in rows.to_dict("records"):
             bc_id = row["bc_id"]
@@ -418,81 +419,70 @@ class AccountStatisticsJob(_Job):
             extra = known["extra"] if known is not None and isinstance(known["extra"], dict) else {}
             stats_id = None if known is None or pd.isna(known["crm_id"]) else str(known["crm_id"])
             existing = bool(stats_id and extra.get("linked") and extra.get("account") == row["account_id"])
-            if existing and known["last_result"] == "success" and extra.get("hash") == digest:
+            write = _Write(
+                bc_id,
+                str(row["No"]),
+                _label(str(row["No"]), row.get("Name")),
+                row["account_id"],
+                stats_id,
+                existing,
+                body,
+                digest,
+                row.get("SystemModifiedAt"),
+            )
+            if row["account_id"].lower() not in accounts:
+                # As BC: the account must exist, whether or not the figures changed.
+                write.error_field = "accountid"
+                write.error = (
+                    f"{write.label} is coupled to Sales account {write.account_id}, which was not found in Sales "
+                    "(deleted, or not visible to the integration user). Couple the customer to an existing account "
+                    "(CUSTOMER job) or uncouple it; after the same error twice the customer is skipped."
+                )
+            elif existing and known["last_result"] == "success" and extra.get("hash") == digest:
                 counts["unchanged"] += 1
                 continue
-            writes.append(
-                _Write(
-                    bc_id,
-                    str(row["No"]),
-                    _label(str(row["No"]), row.get("Name")),
-                    row["account_id"],
-                    stats_id,
-                    existing,
-                    body,
-                    digest,
-                    row.get("SystemModifiedAt"),
-                )
-            )
+            writes.append(write)
         if not writes:
             return counts
-        self._first_upload([w for w in writes if not w.existing], linked_scan)
+        self._first_upload([w for w in writes if not w.existing and w.error is None], accounts)
         self._send(writes)
         return self._record(writes, counts)
 
-    def _first_upload(self, writes: list[_Write], linked_scan: bool) -> None:
+    def _first_upload(self, writes: list[_Write], accounts: dict[str, str | None]) -> None:
         """Where a customer's statistics go the first time: the row its account already links to, or
         a new row (deterministic id) that is then linked. BC first writes every money field as 1 so
         that fields that stay 0 do not show as empty ("--") in Sales; here every column is written
         explicitly on creation, so they show 0 without the extra write."""
-        if not writes:
-            return
-        links, missing = self._account_links([w.account_id for w in writes], scan=linked_scan)
         for w in writes:
-            if w.account_id in missing:
-                w.error_field = "accountid"
-                w.error = (
-                    f"{w.label} is coupled to Sales account {w.account_id}, which was not found in Sales (deleted, or "
-                    "not visible to the integration user). Couple the customer to an existing account (CUSTOMER "
-                    "job); after the same error twice the customer is skipped."
-                )
-            elif links.get(w.account_id):
-                w.stats_id = links[w.account_id]
+            linked = accounts.get(w.account_id.lower())
+            if linked:
+                w.stats_id = linked
             else:
                 w.stats_id = w.stats_id or deterministic_id(STATISTICS, w.bc_id)
                 w.needs_link = True
 
-    def _account_links(self, account_ids: list[str], *, scan: bool) -> tuple[dict[str, str], set[str]]:
-        """The statistics row each account links to already, and the accounts that do not exist.
+    def _accounts(self, account_ids: list[str], *, scan: bool) -> dict[str, str | None]:
+        """The accounts that exist (lower-case id) and the statistics row each links to (or None).
 
-        Many accounts: one scan of the accounts that have a link (missing accounts then show up
-        when they are linked). A few: read by id, which also tells which are gone.
+        For a page of many customers, every account is read once per run (two columns); for a few,
+        just theirs, by id.
         """
         select = ["accountid", "_nav_accountstatisticsid_value"]
         if scan:
-            if self._links is None:
-                self._links = {}
-                for page in self.dataverse.iter_pages(
-                    "accounts", select=select, filter="_nav_accountstatisticsid_value ne null"
-                ):
+            if self._all_accounts is None:
+                self._all_accounts = {}
+                for page in self.dataverse.iter_pages("accounts", select=select):
                     for row in page:
-                        self._links[str(row["accountid"]).lower()] = row["_nav_accountstatisticsid_value"]
-            return {a: self._links[a.lower()] for a in account_ids if a.lower() in self._links}, set()
-        links: dict[str, str] = {}
-        seen: set[str] = set()
-        for part in chunks(sorted(set(account_ids)), OR_LIMIT):
+                        self._all_accounts[str(row["accountid"]).lower()] = row.get("_nav_accountstatisticsid_value")
+            return self._all_accounts
+        found: dict[str, str | None] = {}
+        for part in chunks(sorted({a.lower() for a in account_ids}), OR_LIMIT):
             for page in self.dataverse.iter_pages(
                 "accounts", select=select, filter=any_of("accountid", part, guid=True)
             ):
                 for row in page:
-                    account = str(row["accountid"]).lower()
-                    seen.add(account)
-                    if row.get("_nav_accountstatisticsid_value"):
-                        links[account] = row["_nav_accountstatisticsid_value"]
-        by_lower = {a.lower(): a for a in account_ids}
-        return {by_lower[a]: s for a, s in links.items() if a in by_lower}, {
-            a for a in account_ids if a.lower() not in seen
-        }
+                    found[str(row["accountid"]).lower()] = row.get("_nav_accountstatisticsid_value")
+        return found
 
     def _send(self, writes: list[_Write]) -> None:
         """Write the rows, create again the ones deleted in Sales, then link the new ones to their accounts.
