@@ -110,3 +110,32 @@ def test_dag_files_import_nothing_heavy(dag_file):
     loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
     heavy = {"pandas", "msal", "include.bc_sales_sync.state", "include.bc_sales_sync.sync.engine", "include.sandbox"}
     assert not (heavy & loaded)
+
+
+# -- bc_customer_statistics ---------------------------------------------------------------------
+
+
+def test_customer_statistics_dag_is_wired_as_documented(dagbag):
+    dag = dagbag.dags["bc_customer_statistics"]
+    assert dag.task_ids == ["account_statistics", "invoice_payment_status", "report"]
+    assert dag.get_task("account_statistics").downstream_task_ids == {"invoice_payment_status"}
+    assert dag.get_task("invoice_payment_status").downstream_task_ids == {"report"}
+    # The payment status and the report run whatever became of the statistics.
+    assert dag.get_task("invoice_payment_status").trigger_rule == "all_done"
+    assert dag.get_task("report").trigger_rule == "all_done"
+    assert [dag.get_task(t).job for t in ("account_statistics", "invoice_payment_status")] == [
+        "account_statistics",
+        "invoice_payment_status",
+    ]
+    for task_id in ("account_statistics", "invoice_payment_status"):
+        task = dag.get_task(task_id)
+        assert task.pool == "dataverse_api" and task.retries >= 2
+        assert task.on_failure_callback and task.on_retry_callback
+
+
+def test_customer_statistics_dag_runs_every_30_minutes_with_its_params(dagbag):
+    dag = dagbag.dags["bc_customer_statistics"]
+    assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
+    assert dag.timetable.expression == "*/30 * * * *"
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert dag.params["customers"] == [] and dag.params["full_refresh"] is False and dag.params["work_date"] == ""
