@@ -1,7 +1,7 @@
 """Local runs against the sandbox: ``make demo``, ``make sync`` and ``make airflow``.
 
-``demo``   starts the sandbox (demo company, fresh data), runs the sync DAG once and shows what
-           arrived in Sales, then stops the sandbox.
+``demo``   starts the sandbox (demo company, fresh data), runs the sync DAGs and the customer
+           statistics once and shows what arrived in Sales, then stops the sandbox.
 ``sync``   runs the DAG(s) once against a sandbox that is already running (``make sandbox``), so
            you can change data in Business Central through its API and watch it arrive.
 ``airflow``  serves the sandbox and runs ``airflow standalone`` with the project, to operate the
@@ -28,6 +28,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW_HOME = PROJECT_ROOT / ".airflow"
 # The prerequisites (salespeople, currencies, customers) first, then the six jobs that refer to them.
 SYNC_DAGS = ("bc_dataverse_sync", "bc_sales_sync")
+# Then the customer statistics, at the demo company's work date: its documents are from the first half
+# of 2025 (BC's own demo companies likewise come with a work date in their data's year).
+STATISTICS_DAG = "bc_customer_statistics"
+DEMO_WORK_DATE = "2025-05-31"
 
 
 def airflow_environment() -> dict[str, str]:
@@ -249,6 +253,50 @@ def enter_demo_exchange_rates() -> None:
         )
 
 
+def show_statistics() -> None:
+    """Each account's Business Central Account Statistics, as a Sales user sees them."""
+    from include.bc_sales_sync.hooks import DataverseHook
+
+    hook = DataverseHook("dataverse_default")
+    figures = [
+        ("nav_balancelcy", "balance"),
+        ("nav_overdueamountslcy", "overdue"),
+        ("nav_outstandingorderslcy", "orders"),
+        ("nav_shippednotinvoicedlcy", "shipped"),
+        ("nav_outstandinginvoiceslcy", "invoices"),
+        ("nav_outstandingserviceorderslcy", "serv.ord"),
+        ("nav_servshippednotinvoicedlcy", "serv.shp"),
+        ("nav_outstandingservinvoiceslcy", "serv.inv"),
+        ("nav_invoicedprepaymentamountlcy", "prepaid"),
+        ("nav_totallcy", "total"),
+        ("nav_creditlimitlcy", "credit"),
+        ("nav_totalsaleslcy", "sales"),
+    ]
+    stats = {
+        r["nav_accountstatisticsid"]: r
+        for page in hook.iter_pages(
+            "nav_accountstatisticses",
+            select=["nav_accountstatisticsid", "nav_customerno", "nav_overdueamountsasof", *(c for c, _ in figures)],
+        )
+        for r in page
+    }
+    accounts = [
+        a
+        for page in hook.iter_pages("accounts", select=["name", "_nav_accountstatisticsid_value"])
+        for a in page
+        if a["_nav_accountstatisticsid_value"] in stats
+    ]
+    print(f"\nBusiness Central Account Statistics of {len(accounts)} accounts (local currency):")
+    print(f"  {'account':<22} {'no.':<6}" + "".join(f"{label:>10}" for _, label in figures) + "  overdue as of")
+    for account in sorted(accounts, key=lambda a: stats[a["_nav_accountstatisticsid_value"]]["nav_customerno"]):
+        row = stats[account["_nav_accountstatisticsid_value"]]
+        print(
+            f"  {account['name'][:22]:<22} {row['nav_customerno']:<6}"
+            + "".join(f"{row[c] or 0:>10.2f}" for c, _ in figures)
+            + f"  {row['nav_overdueamountsasof']}"
+        )
+
+
 def sandbox_stats(config) -> dict[str, dict]:
     import requests
 
@@ -298,10 +346,12 @@ def demo() -> None:
         before = sandbox_stats(config)
         started = time.monotonic()
         run_ids = [run_dag(dag_id) for dag_id in SYNC_DAGS]
+        run_ids.append(run_dag(STATISTICS_DAG, {"work_date": DEMO_WORK_DATE}))
         print(f"Synchronized in {time.monotonic() - started:.1f} s.")
         show_jobs(run_ids)
         show_requests(before, sandbox_stats(config))
         show_dataverse()
+        show_statistics()
     print("\nThe sandbox is stopped. `make sandbox` + `make sync` keeps it running between syncs.")
 
 
