@@ -297,3 +297,17 @@ def test_throttled_dataverse_loses_nothing(run_job, run_statistics, bc, datavers
     invoice = invoices_by_number(dataverse)["PS-INV103003"]
     assert (invoice["statecode"], invoice["statuscode"]) == (2, 100001)
     assert state.errors(mapping=STATISTICS).empty and state.errors(mapping=PAYMENT_STATUS).empty
+
+
+def test_the_customers_param_repairs_statistics_edited_in_sales(run_job, run_statistics, dataverse, stats):
+    run_all(run_job, PREREQUISITES)
+    run_statistics()
+    row = statistics_rows(dataverse)["40000"]
+    dataverse.update(f.ENTITY_SET, row[f.KEY], {"nav_balancelcy": 1.0, "nav_name": "edited by hand"})
+    assert counts(run_statistics())[:2] == (0, 0)  # a scheduled run goes by what it wrote last
+    summary = run_statistics(customers=("40000", "10000"))
+    assert (summary["read"], summary["modified"], summary["unchanged"]) == (2, 1, 1)
+    assert statistics_rows(dataverse)["40000"] == row
+    stats["dataverse"].clear()
+    assert counts(run_statistics(customers=("40000",))) == (0, 0, 1, 0, 0)
+    assert written(stats) == 0
