@@ -100,7 +100,6 @@ class _Write:
     needs_link: bool = False
     error: str | None = None
     error_field: str | None = None
-    recreated: bool = False
     verify: bool = False  # unchanged by the record of the last write; compared with Sales itself
 
 
@@ -224,7 +223,7 @@ class AccountStatisticsJob(_Job):
         self.year = f.fiscal_year(self.work_date, year_start)
         self.currency_id = self.lookups.get("local_currency")
         coupled = self.lookups.couplings(CUSTOMER_MAPPING)
-        self.accounts = dict(zip(_lower(coupled["bc_id"]), coupled["crm_id"].astype(str), strict=True))
+        self.accounts = dict(zip(coupled["bc_id"].astype(str).str.lower(), coupled["crm_id"].astype(str), strict=True))
         stats = self.state.couplings(STATISTICS)
         stats["bc_id"] = stats["bc_id"].str.lower()
         self.stats = stats.set_index("bc_id")
@@ -545,7 +544,7 @@ class AccountStatisticsJob(_Job):
             if result.ok:
                 continue
             if w.existing and result.status == 404:  # deleted in Sales: create it again and link it
-                w.recreated = w.needs_link = True
+                w.needs_link = True
                 gone.append(w)
             else:
                 w.error, w.error_field = _describe(f.ENTITY_SET, w.stats_id, result), None
@@ -654,6 +653,7 @@ class InvoicePaymentStatusJob(_Job):
         self.coupled = set(_lower(coupled["crm_id"]))
         self.skipped = set(self.state.skipped(PAYMENT_STATUS)["bc_id"])
         self.retry = set(self.state.failed_not_skipped(PAYMENT_STATUS)["bc_id"])
+        self.done: set[str] = set()  # invoice numbers handled by this run (retried ones may change again)
         newest: list[pd.DataFrame] = []
         if o.customers:
             for part in chunks(_numbers(o.customers), OR_LIMIT):
@@ -688,12 +688,8 @@ class InvoicePaymentStatusJob(_Job):
             if invoices.empty:
                 continue
             numbers = sorted(invoices["invoicenumber"].astype(str))
-            entries = [
-                p
-                for p in self.reader.pages(
-                    ENTRIES, self.SELECT, f"{self.INVOICES} and {between('Document_No', numbers[0], numbers[-1])}"
-                )
-            ]
+            in_range = f"{self.INVOICES} and {between('Document_No', numbers[0], numbers[-1])}"
+            entries = list(self.reader.pages(ENTRIES, self.SELECT, in_range))
             # Numbers the range missed (another collation on one side): read them by name.
             found = f.customers_in(entries, "Document_No")
             rest = [n for n in numbers if n.upper() not in found]
@@ -702,10 +698,11 @@ class InvoicePaymentStatusJob(_Job):
                     self.reader.pages(ENTRIES, self.SELECT, f"{self.INVOICES} and {any_of('Document_No', part)}")
                 )
             if entries:
-                self._process(pd.concat(entries, ignore_index=True), invoices, summary)
+                self._process(pd.concat(entries, ignore_index=True), invoices, summary, all_looked_up=False)
 
     def _entries(self, entries: pd.DataFrame, summary: RunSummary) -> None:
         """Invoice entries read from BC: find their Sales invoices, then process them."""
+        entries = entries[~entries["Document_No"].astype(str).str.upper().isin(self.done)]
         if entries.empty:
             return
         numbers = sorted(set(entries["Document_No"].dropna().astype(str)))
@@ -719,10 +716,19 @@ class InvoicePaymentStatusJob(_Job):
         invoices = invoices[invoices["invoiceid"].astype(str).str.lower().isin(self.coupled)]
         self._process(entries, invoices, summary)
 
-    def _process(self, entries: pd.DataFrame, invoices: pd.DataFrame, summary: RunSummary) -> None:
+    def _process(
+        self, entries: pd.DataFrame, invoices: pd.DataFrame, summary: RunSummary, *, all_looked_up: bool = True
+    ) -> None:
+        """Compare each entry's state with its Sales invoice's and write the ones that differ.
+
+        :param all_looked_up: ``invoices`` holds every coupled Sales invoice of the entries' numbers (so
+            an entry without one has none).
+        """
         counts: Counter = Counter()
         entries = entries.assign(number=entries["Document_No"].astype(str).str.upper())
+        entries = entries[~entries["number"].isin(self.done)]
         entries = entries.sort_values("Entry_No").drop_duplicates("number", keep="last")
+        self.done.update(entries["number"])
         skipped = entries["Document_No"].isin(self.skipped)
         counts["skipped"] += int(skipped.sum())
         merged = entries[~skipped].merge(
@@ -730,6 +736,8 @@ class InvoicePaymentStatusJob(_Job):
         )
         merged = merged.drop_duplicates("number")
         summary.read += len(merged)
+        if all_looked_up:
+            self._gone(entries[~skipped & ~entries["number"].isin(set(merged["number"]))], counts)
         if merged.empty:
             self._add(counts)
             return
@@ -748,9 +756,30 @@ class InvoicePaymentStatusJob(_Job):
         cleared = [w for w, ok in zip(writes, same, strict=True) if ok and w.number in self.retry]
         writes = [w for w, ok in zip(writes, same, strict=True) if not ok]
         self._send(writes)
-        self._record(writes + cleared, counts)
-        counts["modified"] -= len(cleared)
+        self._record(writes, counts, cleared)
         self._add(counts)
+
+    def _gone(self, entries: pd.DataFrame, counts: Counter) -> None:
+        """Invoices that failed last time and now have no coupled Sales invoice: they fail again (and so
+        end up skipped) instead of being looked for on every run."""
+        lost = entries[entries["Document_No"].isin(self.retry)]
+        if lost.empty:
+            return
+        self.state.record_failure(
+            PAYMENT_STATUS,
+            self.job_id,
+            pd.DataFrame(
+                {
+                    "bc_id": lost["Document_No"].astype(str),
+                    "field": "invoicenumber",
+                    "message": "Invoice "
+                    + lost["Document_No"].astype(str)
+                    + ": no coupled Sales invoice has this number any more (deleted in Sales, or uncoupled); run "
+                    "POSTEDSALESINV-INV to send it again. After the same error twice it is skipped.",
+                }
+            ),
+        )
+        counts["failed"] += len(lost)
 
     def _send(self, writes: list[_StatusWrite]) -> None:
         """Re-activate the invoices that are not active, then set the new state (two batches: the
@@ -780,20 +809,23 @@ class InvoicePaymentStatusJob(_Job):
             if not result.ok:
                 w.error = _describe("invoices", w.invoice_id, result)
 
-    def _record(self, writes: list[_StatusWrite], counts: Counter) -> None:
+    def _record(self, writes: list[_StatusWrite], counts: Counter, cleared: list[_StatusWrite]) -> None:
+        """Invoices written (modified) or failed; ``cleared``: failed last time, right now without a write."""
         done = [w for w in writes if w.error is None]
         failed = [w for w in writes if w.error is not None]
-        if done:
+        if done or cleared:
             self.state.record_success(
                 PAYMENT_STATUS,
                 self.job_id,
                 pd.DataFrame(
                     {
-                        "bc_id": [w.number for w in done],
-                        "crm_id": [w.invoice_id for w in done],
-                        "bc_modified_at": pd.to_datetime([w.modified for w in done], utc=True, errors="coerce"),
+                        "bc_id": [w.number for w in done + cleared],
+                        "crm_id": [w.invoice_id for w in done + cleared],
+                        "bc_modified_at": pd.to_datetime(
+                            [w.modified for w in done + cleared], utc=True, errors="coerce"
+                        ),
                         "crm_modified_at": _now(),
-                        "extra": [{"statecode": w.state, "statuscode": w.status} for w in done],
+                        "extra": [{"statecode": w.state, "statuscode": w.status} for w in done + cleared],
                     }
                 ),
             )

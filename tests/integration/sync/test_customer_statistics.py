@@ -311,3 +311,55 @@ def test_the_customers_param_repairs_statistics_edited_in_sales(run_job, run_sta
     stats["dataverse"].clear()
     assert counts(run_statistics(customers=("40000",))) == (0, 0, 1, 0, 0)
     assert written(stats) == 0
+
+
+def test_a_failed_invoice_state_is_retried_then_an_invoice_gone_from_sales_is_skipped(
+    run_job, run_statistics, bc, dataverse, state, monkeypatch
+):
+    from include.bc_sales_sync.hooks.dataverse import BatchResult, DataverseHook
+
+    run_all(run_job, EVERYTHING)
+    run_statistics("payment")
+    pay(bc, "10000", 1000.0, "PS-INV103008")
+    refused = lambda self, ops, **kw: [  # noqa: E731
+        BatchResult(op, 400, error_code="0x80040203", error_message="Refused for the test.") for op in ops
+    ]
+    with monkeypatch.context() as patched:
+        patched.setattr(DataverseHook, "batch", refused)
+        failed = run_statistics("payment")
+    assert (failed["modified"], failed["failed"]) == (0, 1)
+    message = errors_of(state, PAYMENT_STATUS)["PS-INV103008"]
+    assert message.startswith("Invoice PS-INV103008: Writing invoices(") and "Refused for the test." in message
+    assert invoices_by_number(dataverse)["PS-INV103008"]["statecode"] == 0
+
+    retried = run_statistics("payment")  # retried first, though its entry did not change again
+    assert (retried["modified"], retried["failed"]) == (1, 0)
+    assert (invoices_by_number(dataverse)["PS-INV103008"]["statuscode"]) == 100002
+    assert state.failed_not_skipped(PAYMENT_STATUS).empty
+
+    # A failure that another job repairs (the invoice job writes the state with the invoice): cleared, no write.
+    with monkeypatch.context() as patched:
+        patched.setattr(DataverseHook, "batch", refused)
+        pay(bc, "70000", 230.0, "PS-INV103007")
+        assert run_statistics("payment")["failed"] == 1
+    run_job("POSTEDSALESINV-INV")  # the invoices paid since its last run
+    assert (invoices_by_number(dataverse)["PS-INV103007"]["statuscode"]) == 100002
+    cleared = run_statistics("payment")
+    assert (cleared["modified"], cleared["failed"]) == (0, 0) and cleared["unchanged"] >= 1
+    assert state.failed_not_skipped(PAYMENT_STATUS).empty
+
+    # A failure whose invoice then disappears from Sales: it fails again, then is skipped.
+    with monkeypatch.context() as patched:
+        patched.setattr(DataverseHook, "batch", refused)
+        pay(bc, "40000", 13.0, "PS-INV103005")
+        assert run_statistics("payment")["failed"] == 1
+    invoice = invoices_by_number(dataverse)["PS-INV103005"]
+    dataverse.delete("invoices", invoice["invoiceid"])
+    assert run_statistics("payment")["failed"] == 1
+    newest = state.errors(mapping=PAYMENT_STATUS)  # newest first
+    assert (
+        "no coupled Sales invoice has this number" in newest[newest["source_id"] == "PS-INV103005"]["message"].iloc[0]
+    )
+    assert run_statistics("payment")["failed"] == 1  # the same error twice: skipped now
+    assert set(state.skipped(PAYMENT_STATUS)["bc_id"]) == {"PS-INV103005"}
+    assert run_statistics("payment")["failed"] == 0
