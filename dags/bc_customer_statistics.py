@@ -26,10 +26,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, chain, task
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, chain
 
 from include.bc_sales_sync.notifications import SyncAlertNotifier
 from include.bc_sales_sync.operators.customer_statistics import CustomerStatisticsOperator
+from include.bc_sales_sync.reporting import report_task
 
 JOBS = ["account_statistics", "invoice_payment_status"]
 
@@ -77,12 +78,4 @@ with DAG(
         task_id="invoice_payment_status", job="invoice_payment_status", trigger_rule="all_done"
     )
 
-    @task(trigger_rule="all_done", retries=0, pool="default_pool")
-    def report(**context) -> dict:
-        """Both jobs' counters in the log; an alert when records failed."""
-        from include.bc_sales_sync.reporting import report_run
-
-        summaries = context["ti"].xcom_pull(task_ids=JOBS)
-        return report_run(context["dag"].dag_id, context["run_id"], list(summaries or []))
-
-    chain(statistics, payment_status, report())
+    chain(statistics, payment_status, report_task(JOBS))

@@ -18,10 +18,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, chain, task
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, chain
 
 from include.bc_sales_sync.notifications import SyncAlertNotifier
 from include.bc_sales_sync.operators import EntitySyncOperator
+from include.bc_sales_sync.reporting import report_task
 
 JOBS = [
     ("UNIT OF MEASURE", "unit_of_measure"),
@@ -62,12 +63,4 @@ with DAG(
 ) as dag:
     jobs = [EntitySyncOperator(task_id=task_id, mapping=mapping) for mapping, task_id in JOBS]
 
-    @task(trigger_rule="all_done", retries=0, pool="default_pool")
-    def report(**context) -> dict:
-        """Per-job counters in the log; an alert when records failed."""
-        from include.bc_sales_sync.reporting import report_run
-
-        summaries = context["ti"].xcom_pull(task_ids=[task_id for _, task_id in JOBS])
-        return report_run(context["dag"].dag_id, context["run_id"], list(summaries or []))
-
-    chain(*jobs, report())
+    chain(*jobs, report_task([task_id for _, task_id in JOBS]))

@@ -11,6 +11,22 @@ log = logging.getLogger(__name__)
 COLUMNS = ("inserted", "modified", "unchanged", "skipped", "failed")
 
 
+def report_task(task_ids: list[str]):
+    """The ``report`` task of a sync DAG: logs the jobs' counters and alerts on failed records.
+
+    It is a teardown: it runs whatever became of the jobs, and the DAG run still fails when a job
+    failed (a plain ``all_done`` leaf would turn every run green).
+    """
+    from airflow.sdk import task
+
+    @task(task_id="report", trigger_rule="all_done", retries=0, pool="default_pool")
+    def report(**context) -> dict:
+        summaries = context["ti"].xcom_pull(task_ids=list(task_ids))
+        return report_run(context["dag"].dag_id, context["run_id"], list(summaries or []))
+
+    return report().as_teardown()
+
+
 def format_summaries(summaries: list[dict]) -> str:
     width = max([len(s["mapping"]) for s in summaries] + [7])
     header = "mapping".ljust(width) + "".join(c.rjust(11) for c in ("read", *COLUMNS))
