@@ -25,10 +25,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, chain
+from airflow.sdk import DAG, Param, chain
 
-from include.bc_sales_sync.notifications import SyncAlertNotifier
+from include.bc_sales_sync.dag_defaults import START_DATE, default_args, every_30_minutes
 from include.bc_sales_sync.operators.customer_statistics import CustomerStatisticsOperator
 from include.bc_sales_sync.reporting import report_task
 
@@ -38,8 +37,8 @@ with DAG(
     dag_id="bc_customer_statistics",
     description="Business Central -> Dynamics 365 Sales: account statistics and invoice payment status",
     doc_md=__doc__,
-    schedule=CronDataIntervalTimetable("*/30 * * * *", timezone="UTC"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    schedule=every_30_minutes(),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     max_consecutive_failed_dag_runs=10,
@@ -60,17 +59,7 @@ with DAG(
             description="BC's work date (YYYY-MM-DD) for overdue amounts and the fiscal year; empty: today.",
         ),
     },
-    default_args={
-        "owner": "data-engineering",
-        "retries": 3,
-        "retry_delay": dt.timedelta(minutes=1),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": dt.timedelta(minutes=10),
-        "execution_timeout": dt.timedelta(hours=1),
-        "pool": "dataverse_api",
-        "on_retry_callback": SyncAlertNotifier(will_retry=True),
-        "on_failure_callback": SyncAlertNotifier(),
-    },
+    default_args=default_args(max_retry_delay=dt.timedelta(minutes=10), execution_timeout=dt.timedelta(hours=1)),
 ) as dag:
     statistics = CustomerStatisticsOperator(task_id="account_statistics", job="account_statistics")
     # The payment status does not depend on the statistics: it runs even when they failed.

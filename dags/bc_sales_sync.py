@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, chain
+from airflow.sdk import DAG, chain
 
-from include.bc_sales_sync.notifications import SyncAlertNotifier
+from include.bc_sales_sync.dag_defaults import START_DATE, default_args, every_30_minutes, sync_params
 from include.bc_sales_sync.operators import EntitySyncOperator
 from include.bc_sales_sync.reporting import report_task
 
@@ -37,29 +36,15 @@ with DAG(
     dag_id="bc_sales_sync",
     description="Business Central -> Dynamics 365 Sales: the ordered synchronization jobs",
     doc_md=__doc__,
-    schedule=CronDataIntervalTimetable("*/30 * * * *", timezone="UTC"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    schedule=every_30_minutes(),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     max_consecutive_failed_dag_runs=10,
     dagrun_timeout=dt.timedelta(hours=6),
     tags=["business-central", "dynamics-365-sales", "sync"],
-    params={
-        "full_sync": Param(False, type="boolean", description="Ignore the watermarks and read every record."),
-        "mappings": Param([], type="array", description="Mapping names or task ids to run; empty runs all."),
-        "dry_run": Param(False, type="boolean", description="Report what would change; write nothing."),
-    },
-    default_args={
-        "owner": "data-engineering",
-        "retries": 3,
-        "retry_delay": dt.timedelta(minutes=1),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": dt.timedelta(minutes=15),
-        "execution_timeout": dt.timedelta(hours=2),
-        "pool": "dataverse_api",
-        "on_retry_callback": SyncAlertNotifier(will_retry=True),
-        "on_failure_callback": SyncAlertNotifier(),
-    },
+    params=sync_params(),
+    default_args=default_args(),
 ) as dag:
     jobs = [EntitySyncOperator(task_id=task_id, mapping=mapping) for mapping, task_id in JOBS]
 
