@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import uvicorn
+import uvloop
 
 from include.sandbox import bc, dataverse, entra
 from include.sandbox.certs import ensure_certificates
@@ -91,6 +92,12 @@ async def _serve_all(servers: list[uvicorn.Server]) -> None:
     await asyncio.gather(*(s.serve() for s in servers))
 
 
+def _run(servers: list[uvicorn.Server]) -> None:
+    """Serve on uvloop: its TLS transport moves large pages several times faster than asyncio's."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_serve_all(servers))
+
+
 def serve(sandbox: Sandbox) -> None:
     """Serve until interrupted (Ctrl-C)."""
     c = sandbox.config
@@ -100,7 +107,7 @@ def serve(sandbox: Sandbox) -> None:
     print(f"Endpoints file    {(c.state_dir / 'endpoints.json').resolve()}", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
     try:
-        asyncio.run(_serve_all(sandbox.servers()))
+        _run(sandbox.servers())
     finally:
         sandbox.close()
 
@@ -115,9 +122,7 @@ class SandboxThread:
         self.sandbox = Sandbox(config, **kwargs)
         self.config = config
         self._servers = self.sandbox.servers()
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(_serve_all(self._servers)), daemon=True, name="sandbox"
-        )
+        self._thread = threading.Thread(target=_run, args=(self._servers,), daemon=True, name="sandbox")
 
     def __enter__(self) -> SandboxThread:
         self._thread.start()

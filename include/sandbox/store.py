@@ -11,7 +11,7 @@ import itertools
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -28,6 +28,9 @@ from odata_query.sqlalchemy.core import AstToSqlAlchemyCoreVisitor
 logging.getLogger("odata_query").setLevel(logging.ERROR)
 
 VERSION_COLUMN = "_version"
+# The ETag of a row's version, kept beside it when the store is given an ETag function: listings
+# then read it like any column instead of calling back into Python once per row.
+ETAG_COLUMN = "_etag"
 ROW_COLUMN = "_row"  # insertion order: the keyset that pages walk
 
 _SQL_TYPES: dict[str, Any] = {
@@ -170,7 +173,8 @@ def coerce(f: Field, value: Any, datetime_precision: str = "milliseconds") -> An
         elif f.type == "decimal":
             if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
                 raise TypeError
-            value = float(value)
+            # 15 significant digits: what a float holds exactly, and what SQLite writes in JSON.
+            value = float(f"{float(value):.15g}")
         elif f.type == "bool":
             if not isinstance(value, bool):
                 raise TypeError
@@ -245,6 +249,8 @@ class Store:
         ``seconds`` for Dataverse).
     :param case_insensitive: text compares, sorts and is unique without regard to (ASCII) case,
         as on a SQL Server with its default collation (Dataverse).
+    :param etag: the ETag of a row version; when given, every row keeps its ETag in
+        :data:`ETAG_COLUMN`, written with the version.
     """
 
     def __init__(
@@ -254,9 +260,11 @@ class Store:
         datetime_precision: str = "milliseconds",
         *,
         case_insensitive: bool = False,
+        etag: Callable[[int], str] | None = None,
     ):
         self.sets = {es.name: es for es in entity_sets}
         self.datetime_precision = datetime_precision
+        self.etag = etag
         url = f"sqlite:///{path}" if path else "sqlite://"
         self.engine = sa.create_engine(url, poolclass=sa.pool.StaticPool, connect_args={"check_same_thread": False})
         sa.event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -279,6 +287,8 @@ class Store:
                 for f in es.fields
             ]
             columns.append(sa.Column(VERSION_COLUMN, sa.Integer, nullable=False, index=True))
+            if etag is not None:
+                columns.append(sa.Column(ETAG_COLUMN, sa.String, nullable=False))
             table = sa.Table(es.name, self.metadata, *columns)
             for n, alt in enumerate(es.alternate_keys):
                 sa.Index(f"ak_{es.name}_{n}", *(table.c[c] for c in alt), unique=True)
@@ -456,7 +466,7 @@ class Store:
     def _prepare(self, es: EntitySet, values: Mapping[str, Any], *, creating: bool, trusted: bool) -> dict:
         out = {}
         for name, value in values.items():
-            if name == VERSION_COLUMN:
+            if name in (VERSION_COLUMN, ETAG_COLUMN):
                 continue
             f = es.by_name.get(name)
             if f is None:
@@ -483,7 +493,9 @@ class Store:
             values[es.modified_field] = now
         if creating and es.created_field:
             values.setdefault(es.created_field, now)
-        values[VERSION_COLUMN] = next(self._version)
+        values[VERSION_COLUMN] = version = next(self._version)
+        if self.etag is not None:
+            values[ETAG_COLUMN] = self.etag(version)
 
     def insert(
         self, name: str, values: Mapping[str, Any], *, trusted: bool = False, now: dt.datetime | None = None
@@ -508,6 +520,8 @@ class Store:
         # Plain DB-API executemany with positional rows: SQLAlchemy's per-row parameter processing
         # would cost more than SQLite's insert itself. Rows may differ in keys; absent ones are NULL.
         columns = [f.name for f in es.fields] + [VERSION_COLUMN]
+        if self.etag is not None:
+            columns.append(ETAG_COLUMN)
         sql = 'INSERT INTO "{}" ({}) VALUES ({})'.format(
             name, ", ".join(f'"{c}"' for c in columns), ", ".join("?" * len(columns))
         )
@@ -617,5 +631,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=OFF")
+    # Up to 128 MiB of pages in memory (the default is 2 MiB): large listings read from the cache.
+    cursor.execute("PRAGMA cache_size=-131072")
     cursor.close()
     dbapi_connection.isolation_level = None

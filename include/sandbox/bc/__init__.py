@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from include.sandbox.bc import errors, tables
+from include.sandbox.bc import errors, odata, tables
 from include.sandbox.bc import generate as generator
 from include.sandbox.bc import seed as seeding
 from include.sandbox.bc.app import BusinessCentralApp
@@ -48,9 +48,10 @@ GENERATORS: frozenset[str] = frozenset(generator.GENERATORS)
 
 
 def _schema_fingerprint() -> str:
-    described = [
+    described: list = [
         [es.name, [[f.name, f.type, f.max_length] for f in es.fields], es.alternate_keys] for es in tables.TABLES
     ]
+    described.append("rows keep their ETag; decimals to 15 significant digits")
     return hashlib.sha256(json.dumps(described).encode()).hexdigest()
 
 
@@ -63,7 +64,7 @@ def open_store(config: SandboxConfig) -> Store:
     if path.exists() and (not marker.exists() or marker.read_text().strip() != fingerprint):
         for stale in config.state_dir.glob("bc.sqlite*"):
             stale.unlink()
-    store = Store(tables.TABLES, path, datetime_precision="milliseconds")
+    store = Store(tables.TABLES, path, datetime_precision="milliseconds", etag=odata.etag)
     marker.write_text(fingerprint + "\n")
     return store
 

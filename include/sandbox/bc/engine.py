@@ -36,6 +36,7 @@ from include.sandbox.bc.views import API, WEB_SERVICES, View
 from include.sandbox.config import SandboxConfig
 from include.sandbox.control import Controls
 from include.sandbox.store import (
+    ETAG_COLUMN,
     ROW_COLUMN,
     VERSION_COLUMN,
     DuplicateKeyError,
@@ -133,9 +134,6 @@ class Engine:
         # The environment's one company, in a store of its own so $filter and $select work on it.
         self._companies = Store([COMPANY_SET])
         self._companies.insert_many("companies", [self._company()])
-        connection = store.conn.connection.driver_connection
-        connection.create_function("bc_etag", 1, odata.etag, deterministic=True)
-        connection.create_function("bc_number", 1, _number_json, deterministic=True)
         # Read-ahead of listings: while a client receives a page, its next page is computed.
         self._follow: tuple[Request, View, dict[str, Any], str] | None = None
         self._ahead: _NextPage | None = None
@@ -655,8 +653,8 @@ class Engine:
             total = store.conn_scalar(sa.select(sa.func.count()).select_from(table).where(*where))
         row_column = table.c[ROW_COLUMN]
         columns = [table.c[view.mapping[n]].label(n) for n in public]
-        # The ETag comes from SQLite (a function of the connection): no second pass over the rows.
-        etag = sa.func.bc_etag(table.c[VERSION_COLUMN]).label("_etag")
+        # The ETag is kept with the row: no Python per row, so SQLite runs without holding the GIL.
+        etag = table.c[ETAG_COLUMN].label("_etag")
         if as_json:
             statement = sa.select(self._json_object(view, public, etag), row_column).where(*where)
         else:
@@ -699,11 +697,7 @@ class Engine:
                 value = sa.func.json(
                     sa.case((column == 1, sa.literal_column("'true'")), else_=sa.literal_column("'false'"))
                 )
-            elif kind == "decimal":
-                # SQLite writes 15 significant digits; a value those do not give back is written by msgspec.
-                printed = sa.cast(sa.func.printf(sa.literal_column("'%!.15g'"), column), sa.Float)
-                value = sa.case((column == printed, column), else_=sa.func.json(sa.func.bc_number(column)))
-            else:
+            else:  # decimals too: the store keeps 15 significant digits, which SQLite writes exactly
                 value = column
             parts += [sa.literal_column(f"'{name}'"), value]
         return sa.func.json_object(*parts)
@@ -1176,10 +1170,6 @@ class Engine:
             if name not in entity:
                 raise bad_request(f"Could not find a property named '{name}' on type 'Microsoft.NAV.{type_name}'.")
         return {k: v for k, v in entity.items() if k in select}
-
-
-def _number_json(value: float | None) -> str:
-    return _encoder.encode(value).decode()
 
 
 def _query_message(exc: QueryError, view: View) -> str:

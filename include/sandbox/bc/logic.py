@@ -735,7 +735,7 @@ def _reduce_inventory(ctx: Ctx, lines: Iterable[dict]) -> None:
             ctx.store.conn.execute(
                 table.update()
                 .where(table.c.SystemId == line["Item_Id"], table.c.Type == "Inventory")
-                .values(Inventory=table.c.Inventory - line["Quantity"])
+                .values(Inventory=sa.func.round(table.c.Inventory - line["Quantity"], 5))
             )
 
 

@@ -322,6 +322,16 @@ def test_patch_without_if_match_is_400(bc):
     assert message.startswith("Could not validate the client concurrency token")
 
 
+def test_a_decimal_reads_the_same_in_a_listing_and_on_its_own(bc, fresh_sandbox):
+    item = item_by_number(bc, "1900-S")
+    written = bc.ok("PATCH", f"items({item['id']})", json={"unitPrice": 0.1 + 0.2}, headers={"If-Match": "*"})
+    assert written["unitPrice"] == 0.3  # kept to 15 significant digits
+    single = bc.get(f"items({item['id']})")
+    listed = bc.get("items", params={"$filter": "number eq '1900-S'"})
+    assert b'"unitPrice":0.3,' in single.content and b'"unitPrice":0.3,' in listed.content
+    assert listed.json()["value"][0]["@odata.etag"] == single.json()["@odata.etag"] == written["@odata.etag"]
+
+
 def test_stale_etag_is_412(bc, fresh_sandbox):
     item = item_by_number(bc, "1908-S")
     bc.ok("PATCH", f"items({item['id']})", json={"unitCost": 150.0}, headers={"If-Match": item["@odata.etag"]})

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
 from include.sandbox.store import (
+    ETAG_COLUMN,
     DuplicateKeyError,
     EntitySet,
     Field,
@@ -53,6 +55,24 @@ def test_update_bumps_version_and_modified_time(store):
     assert updated["unitPrice"] == 3.0
     assert updated["_version"] > row["_version"]
     assert updated["lastModifiedDateTime"] >= row["lastModifiedDateTime"]
+
+
+@pytest.mark.parametrize(
+    ("written", "kept"), [(0.1 + 0.2, 0.3), (1234567.891234567, 1234567.89123457), ("12.5", 12.5), (7, 7.0)]
+)
+def test_decimals_keep_15_significant_digits(store, written, kept):
+    assert store.insert("items", {"number": "NEW", "unitPrice": written})["unitPrice"] == kept
+
+
+def test_rows_keep_their_etag_when_the_store_has_an_etag_function():
+    store = Store([ITEMS], etag=lambda version: f"v{version}")
+    store.insert_many("items", [{"number": "BULK"}])
+    row = store.insert("items", {"number": "ONE"})
+    updated = store.update("items", row["id"], {"unitPrice": 2})
+    table = store.tables["items"]
+    etags = dict(store.conn.execute(sa.select(table.c.number, table.c[ETAG_COLUMN])).all())
+    bulk = store.find("items", number="BULK")[0]
+    assert etags == {"BULK": f"v{bulk['_version']}", "ONE": f"v{updated['_version']}"}
 
 
 @pytest.mark.parametrize(
