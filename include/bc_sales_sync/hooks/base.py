@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
+import msgspec
 import requests
 import tenacity
 from airflow.providers.http.hooks.http import HttpHook
@@ -754,8 +755,17 @@ class DynamicsHttpHook(HttpHook):
         seen: set[str] = set()
         while next_url:
             response = self.request("GET", next_url, params=query, headers=headers)
-            payload = response.json()
-            records = payload.get("value")
+            try:
+                # msgspec decodes a page of 5,000 records about twice as fast as the json module.
+                payload = msgspec.json.decode(response.content)
+            except msgspec.DecodeError as exc:
+                raise DynamicsApiError(
+                    f"{self.service_name} GET {safe_url(response.url)} returned a page that is not valid JSON "
+                    f"({exc}); the response was cut off or is not from the OData API.",
+                    url=response.url,
+                    method="GET",
+                ) from None
+            records = payload.get("value") if isinstance(payload, dict) else None
             if not isinstance(records, list):
                 raise DynamicsApiError(
                     f"{self.service_name} GET {safe_url(response.url)} returned no 'value' list; is "

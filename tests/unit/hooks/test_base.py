@@ -125,6 +125,27 @@ def test_links_to_other_hosts_are_refused(hook, fake):
         next(pages)
 
 
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (Reply(200, body=b'{"value": [{"name": "cut off'), "returned a page that is not valid JSON"),
+        (Reply(200, json=[{"name": "a list, not a page"}]), "returned no 'value' list"),
+        (Reply(200, json={"error": "no value"}), "returned no 'value' list"),
+    ],
+)
+def test_a_page_that_is_not_an_odata_collection_is_a_clear_error(hook, fake, reply, message):
+    fake.route("GET", r"/accounts", reply)
+    with pytest.raises(DynamicsApiError, match=message) as raised:
+        list(hook.iter_pages("accounts"))
+    assert "accounts" in str(raised.value)
+
+
+def test_pages_keep_non_ascii_text_and_numbers(hook, fake):
+    record = {"name": "Åkerlund & Söner, Zürich", "creditlimit": 12345.67, "count": 3, "flag": True, "none": None}
+    fake.route("GET", r"/accounts", Reply(200, {"value": [record]}))
+    assert list(hook.iter_pages("accounts")) == [[record]]
+
+
 # ---------------------------------------------------------------------- retries
 
 
