@@ -12,6 +12,9 @@ import contextlib
 import json
 import os
 import shutil
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -131,12 +134,71 @@ class BenchSandbox:
         return response.json()["access_token"]
 
 
+class SandboxProcess:
+    """``python -m include.sandbox serve`` in a process of its own, as ``make sandbox`` runs it.
+
+    Use as a context manager; it returns once all three emulators accept connections.
+    """
+
+    def __init__(self, config, *, seed: str, generate: dict[str, int], timeout: float = 300):
+        self.config = config
+        self.timeout = timeout
+        generated = ",".join(f"{kind}={n}" for kind, n in generate.items())
+        self.command = [
+            sys.executable,
+            "-m",
+            "include.sandbox",
+            "serve",
+            f"--state-dir={config.state_dir}",
+            f"--seed={seed}",
+            f"--generate={generated}",
+            f"--bc-port={config.bc_port}",
+            f"--dataverse-port={config.dataverse_port}",
+            f"--entra-port={config.entra_port}",
+        ]
+        self.log = config.state_dir.parent / "sandbox.log"
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> SandboxProcess:
+        root = Path(__file__).resolve().parent.parent
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(self.command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + self.timeout
+        ports = (self.config.bc_port, self.config.dataverse_port, self.config.entra_port)
+        while not all(_accepts(self.config.host, port) for port in ports):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError(f"The sandbox process did not start; see its log:\n{self.log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _accepts(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+        return True
+    return False
+
+
 @contextlib.contextmanager
-def bench_sandbox(generate: dict[str, int] | None = None, *, seed: str = "empty") -> Iterator[BenchSandbox]:
+def bench_sandbox(
+    generate: dict[str, int] | None = None, *, seed: str = "empty", process: bool = False
+) -> Iterator[BenchSandbox]:
     """Serve a private sandbox with ``generate`` records, with the hooks' connections pointing at it.
 
     :param generate: generated records per kind, e.g. ``{"items": 20000}``.
     :param seed: ``empty`` (default) or ``demo``.
+    :param process: serve from a process of its own (as ``make sandbox`` does) instead of a
+        thread of the benchmark's process, where it competes with the client for the GIL.
     """
     isolate_airflow()
     from include.sandbox.server import SandboxThread, free_port_config
@@ -144,8 +206,10 @@ def bench_sandbox(generate: dict[str, int] | None = None, *, seed: str = "empty"
     workdir = Path(tempfile.mkdtemp(prefix="bc-sales-sync-bench-"))
     try:
         config = free_port_config(workdir / "sandbox")
+        config.state_dir.mkdir(parents=True)
+        kind = SandboxProcess if process else SandboxThread
         started = time.perf_counter()
-        with SandboxThread(config, seed=seed, generate=dict(generate or {})) as running:
+        with kind(config, seed=seed, generate=dict(generate or {})) as running:
             bench = BenchSandbox(running, workdir, time.perf_counter() - started)
             with environment(connection_env(config)):
                 yield bench

@@ -151,7 +151,7 @@ def run(items: int = 100_000, dataverse_rows: int = 100_000, repeat: int = 3, ba
             )
         )
 
-    with bench_sandbox(generate) as sandbox:
+    with bench_sandbox(generate, process=True) as sandbox:
         c = sandbox.config
         figures.append(
             Figure(
