@@ -70,6 +70,34 @@ def timed_listing(session: requests.Session, url: str, repeat: int, params: dict
     }
 
 
+def timed_hook_listing(entity_set: str, repeat: int, *, select: str | None = None, web_service: bool = False) -> dict:
+    """The median of ``repeat`` listings through the sync's own ``BusinessCentralHook.iter_pages``
+    (pages decoded with msgspec), after one unmeasured listing that also fetches the token."""
+    from bench.harness import BC_CONN_ID
+    from include.bc_sales_sync.hooks import BusinessCentralHook
+
+    hook = BusinessCentralHook(BC_CONN_ID)
+    hook.log.setLevel("WARNING")  # one INFO line per page is not what is measured
+
+    def once() -> dict:
+        started = time.perf_counter()
+        pages = records = 0
+        for page in hook.iter_pages(entity_set, select=select, page_size=PAGE, web_service=web_service):
+            pages += 1
+            records += len(page)
+        return {"seconds": time.perf_counter() - started, "pages": pages, "records": records}
+
+    once()
+    runs = [once() for _ in range(repeat)]
+    hook.close()
+    return {
+        "seconds": statistics.median(r["seconds"] for r in runs),
+        "all_seconds": [round(r["seconds"], 4) for r in runs],
+        "pages": runs[-1]["pages"],
+        "records": runs[-1]["records"],
+    }
+
+
 class VerifiedSession(requests.Session):
     """A session that passes its CA file on every request: a session-level ``verify`` alone loses
     against ``REQUESTS_CA_BUNDLE`` when that is set."""
@@ -175,6 +203,17 @@ def run(items: int = 100_000, dataverse_rows: int = 100_000, repeat: int = 3, ba
                 _listing_figure(
                     f"BC ItemCard web service ($select of ITEM-PRODUCT): list {card['records']:,} in pages of {PAGE:,}",
                     card,
+                )
+            )
+            hooked = timed_hook_listing("items", repeat)
+            figures.append(
+                _listing_figure(f"BC API items through BusinessCentralHook: list {hooked['records']:,}", hooked)
+            )
+            hooked = timed_hook_listing("ItemCard", repeat, select=ITEM_CARD_SELECT, web_service=True)
+            figures.append(
+                _listing_figure(
+                    f"BC ItemCard through BusinessCentralHook, as ITEM-PRODUCT reads it: list {hooked['records']:,}",
+                    hooked,
                 )
             )
         dv = session_for(sandbox, c.dataverse_url)

@@ -606,7 +606,7 @@ class Engine:
         except QueryError as exc:
             raise bad_request(_query_message(exc, view)) from None
         if as_json:
-            return msgspec.Raw(("[" + ",".join([r[0] for r in page.rows]) + "]").encode()), page
+            return msgspec.Raw(b"[" + b",".join([r[0] for r in page.rows]) + b"]"), page
         keys = ("@odata.etag", *public)
         # zip stops at the keys: the trailing row number column is left out
         rows = [dict(zip(keys, r, strict=False)) for r in page.rows]
@@ -656,7 +656,10 @@ class Engine:
         # The ETag is kept with the row: no Python per row, so SQLite runs without holding the GIL.
         etag = table.c[ETAG_COLUMN].label("_etag")
         if as_json:
-            statement = sa.select(self._json_object(view, public, etag), row_column).where(*where)
+            # As bytes: the UTF-8 SQLite wrote goes out as it is, never decoded into Python strings.
+            statement = sa.select(sa.cast(self._json_object(view, public, etag), sa.LargeBinary), row_column).where(
+                *where
+            )
         else:
             statement = sa.select(etag, *columns, row_column).where(*where)
         if opts.orderby:
