@@ -2,7 +2,7 @@
 
 For each size, a private sandbox with that many generated items serves from this process; the
 sync job runs in a child process (:mod:`bench.memory_child`), whose peak resident memory
-(``getrusage`` maxrss) is the sync client's alone. Optionally ``tracemalloc`` also reports the
+(``VmHWM``, the high-water mark of its own address space) is the sync client's alone. Optionally ``tracemalloc`` also reports the
 peak of Python allocations during the run (numpy and pandas buffers included).
 """
 
@@ -62,7 +62,7 @@ def figures(results: list[dict]) -> list[Figure]:
         grown = (r["maxrss"] - r["baseline_rss"]) / MIB
         synced = r["summary"]["inserted"] + r["summary"]["modified"]
         out += [
-            Figure("memory", f"initial load, {n}: peak resident memory (child maxrss)", round(r["maxrss"] / MIB, 1),
+            Figure("memory", f"initial load, {n}: peak resident memory (child)", round(r["maxrss"] / MIB, 1),
                    "MiB", detail={"records_synced": synced, "seconds": round(r["seconds"], 2),
                                   "requests": r["requests"]}),
             Figure("memory", f"initial load, {n}: peak above the imported baseline", round(grown, 1), "MiB",

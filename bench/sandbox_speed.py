@@ -222,9 +222,12 @@ def run(items: int = 100_000, dataverse_rows: int = 100_000, repeat: int = 3, ba
         if dv_kind and dataverse_rows:
             entity_set, select = DATAVERSE_KINDS[dv_kind]
             listing = timed_listing(dv, f"{dv_api}/{entity_set}", repeat)
+            # Context, not a budget: 126 MB of JSON take a Python client alone 0.5-0.8 s to decode.
             figures.append(
                 _listing_figure(
-                    f"Dataverse {dv_kind}, every column: list {listing['records']:,} in pages of {PAGE:,}", listing
+                    f"Dataverse {dv_kind}, every column: list {listing['records']:,} in pages of {PAGE:,}",
+                    listing,
+                    budget=False,
                 )
             )
             listing = timed_listing(dv, f"{dv_api}/{entity_set}", repeat, {"$select": select})
@@ -253,13 +256,13 @@ def run(items: int = 100_000, dataverse_rows: int = 100_000, repeat: int = 3, ba
     return figures
 
 
-def _listing_figure(name: str, listing: dict) -> Figure:
+def _listing_figure(name: str, listing: dict, *, budget: bool = True) -> Figure:
     return Figure(
         "sandbox",
         name,
         round(listing["seconds"], 4),
         "s",
-        f"< {LIST_BUDGET_SECONDS:g} s",
-        within(listing["seconds"], LIST_BUDGET_SECONDS),
+        f"< {LIST_BUDGET_SECONDS:g} s" if budget else "",
+        within(listing["seconds"], LIST_BUDGET_SECONDS) if budget else None,
         detail={**listing, "records_per_second": round(listing["records"] / max(listing["seconds"], 1e-9))},
     )
