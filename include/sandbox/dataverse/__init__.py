@@ -76,7 +76,7 @@ def create_emulator(
         with service.lock:
             store.reset()
             _load(store, config, seed, generated)
-            service.records.forget_caches()
+            service.forget_caches()
         app.clear()
 
     controls.on_reset = reset

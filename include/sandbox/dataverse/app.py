@@ -17,6 +17,7 @@ import math
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from starlette.types import Receive, Scope, Send
@@ -83,6 +84,7 @@ class DataverseApp:
         self.authority = authority
         self.audience = config.dataverse_url.rstrip("/")
         self.limiter = RateLimiter(config.dataverse_request_limit, config.dataverse_window_seconds)
+        self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataverse-read-ahead")
 
     def clear(self) -> None:
         """Forget the rate windows (after a reset)."""
@@ -135,6 +137,9 @@ class DataverseApp:
         if wait is not None:
             return error_reply(protection_error(self.limiter.limit, int(self.limiter.window), wait))
         reply = self.service.handle(method, target, headers, body, ctx)
+        if reply.next_target:
+            # Queued while the client receives this page; the next request finds its page ready.
+            self.reader.submit(self.service.read_ahead)
         if remaining >= 0:
             reply.headers["x-ms-ratelimit-burst-remaining-xrm-requests"] = str(remaining)
         return reply

@@ -122,8 +122,9 @@ class Reader:
 
     def query(
         self, table: Table, params: list[tuple[str, str]], prefer: Prefer, link_path: str
-    ) -> tuple[bytes, dict[str, str]]:
-        """A collection GET: returns the encoded JSON body and extra response headers."""
+    ) -> tuple[bytes, dict[str, str], str | None]:
+        """A collection GET: returns the encoded JSON body, extra response headers and the next
+        page's target (path and query under the API root) when there is one."""
         options: dict[str, str] = {}
         for key, value in params:
             if key in _UNSUPPORTED:
@@ -175,7 +176,8 @@ class Reader:
         fast = not expand and not prefer.annotations
         columns = [t.c[ROW], t.c[table.primary_id]]
         if fast:
-            columns.append(sa.literal_column(self._json_expression(table, select)))
+            # As bytes: the UTF-8 SQLite wrote goes out as it is, never decoded into Python strings.
+            columns.append(sa.literal_column(f"CAST({self._json_expression(table, select)} AS BLOB)"))
         else:
             columns += [t.c[c] for c in self._columns(table, select) or table.attributes if c != table.primary_id]
             columns.append(t.c[VERSION])
@@ -198,19 +200,20 @@ class Reader:
                 head["@Microsoft.Dynamics.CRM.totalrecordcount"] = -1
                 head["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = True
         if fast:
-            value = b"[" + ",".join(r[2] for r in rows).encode() + b"]"
+            value = b"[" + b",".join([r[2] for r in rows]) + b"]"
         else:
             keys = list(result.keys())[1:]
             dicts = [dict(zip(keys, r[1:], strict=True)) for r in rows]
             value = _encode(self.rows(table, dicts, select, expand, prefer))
         tail = b""
+        next_target = None
         if more:
             position = f"o{skip + len(rows)}" if orderby else f"r{rows[-1][0]}"
             token = paging_cookie(page_number + 1, table.primary_id, rows[0][1], rows[-1][1], position)
             kept = [(k, v) for k, v in params if k != "$skiptoken"] + [("$skiptoken", token)]
-            query = "&".join(f"{k}={quote(v, safe=_SAFE)}" for k, v in kept)
-            tail = b',"@odata.nextLink":' + _encode(f"{self.api_url}/{link_path}?{query}")
-        return _encode(head)[:-1] + b',"value":' + value + tail + b"}", headers
+            next_target = f"{link_path}?" + "&".join(f"{k}={quote(v, safe=_SAFE)}" for k, v in kept)
+            tail = b',"@odata.nextLink":' + _encode(f"{self.api_url}/{next_target}")
+        return _encode(head)[:-1] + b',"value":' + value + tail + b"}", headers, next_target
 
     def _json_expression(self, table: Table, select: list[str] | None) -> str:
         """SQL that renders a row as its Web API JSON inside SQLite (json_object is C, and fast)."""

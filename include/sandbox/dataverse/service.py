@@ -56,6 +56,17 @@ class Reply:
     content_type: str | None = JSON
     # The row a write created or changed (for Content-ID references in change sets).
     entity: tuple[Table, str] | None = None
+    # A page's next page (path and query under the API root): what :meth:`Service.read_ahead` computes.
+    next_target: str | None = None
+
+
+@dataclass
+class _NextPage:
+    """A page computed ahead of its request: valid while the store is unchanged."""
+
+    key: tuple
+    changes: int
+    reply: Reply
 
 
 def json_reply(status: int, payload: Any, headers: dict[str, str] | None = None) -> Reply:
@@ -90,6 +101,9 @@ class Service:
         self.count_operation = count_operation
         # One request at a time: the store has a single connection.
         self.lock = threading.Lock()
+        # Read-ahead of listings: while a client receives a page, its next page is computed.
+        self._follow: tuple[str, dict[str, str], Context] | None = None
+        self._ahead: _NextPage | None = None
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -99,7 +113,41 @@ class Service:
             path, _, query = target.partition("?")
             if split_path(path) == ["$batch"]:
                 return self._guard(lambda: self.batch(method, headers, body, ctx))
-            return self._guard(lambda: self.dispatch(method, path, query, headers, body, ctx))
+            if method != "GET":
+                return self._guard(lambda: self.dispatch(method, path, query, headers, body, ctx))
+            ahead, self._ahead = self._ahead, None
+            key = (target, headers.get("prefer"), ctx.user_id)
+            if ahead is not None and ahead.key == key and ahead.changes == self._changes():
+                reply = ahead.reply
+            else:
+                reply = self._guard(lambda: self.dispatch(method, path, query, headers, body, ctx))
+            self._follow = (reply.next_target, headers, ctx) if reply.next_target else None
+            return reply
+
+    def read_ahead(self) -> None:
+        """Compute the next page of the last page served, so that following its nextLink is quick.
+
+        Run between requests, while the client receives the page. The page is kept with the store's
+        count of changes and served only while that is the same: any write makes it stale.
+        """
+        with self.lock:
+            follow, self._follow = self._follow, None
+            if follow is None:
+                return
+            target, headers, ctx = follow
+            path, _, query = target.partition("?")
+            changes = self._changes()
+            reply = self._guard(lambda: self.dispatch("GET", path, query, headers, b"", ctx))
+            if reply.status == 200:  # a failure is met (and reported) by the request itself
+                self._ahead = _NextPage((target, headers.get("prefer"), ctx.user_id), changes, reply)
+
+    def forget_caches(self) -> None:
+        """Drop what was computed from the store (after a reset)."""
+        self.records.forget_caches()
+        self._follow = self._ahead = None
+
+    def _changes(self) -> int:
+        return self.store.conn.connection.driver_connection.total_changes
 
     def _guard(self, call: Callable[[], Reply]) -> Reply:
         try:
@@ -190,8 +238,8 @@ class Service:
         if len(segments) > 1:
             raise errors.segment_not_found(segments[1])
         if method == "GET":
-            payload, extra = self.reader.query(table, params, prefer, table.entity_set)
-            return Reply(200, payload, extra)
+            payload, extra, next_target = self.reader.query(table, params, prefer, table.entity_set)
+            return Reply(200, payload, extra, next_target=next_target)
         if method == "POST":
             row = self.records.create(table, self._json(body), ctx)
             return self._written(table, row, params, prefer, created=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import time
 import uuid
 from urllib.parse import quote
 
@@ -185,6 +186,23 @@ def test_paging_keeps_filter_and_orderby(bc):
     assert pages > 1
     prices = [r["unitPrice"] for r in rows]
     assert prices == sorted(prices, reverse=True)
+
+
+def test_a_write_between_pages_shows_on_the_next_page(bc, fresh_sandbox):
+    """The next page is computed while the client reads the current one; a write in between
+    must not leave the client with the page as it was before."""
+    query = "items?$select=id,number,unitPrice&$orderby=number"
+    expected_second = bc.ok("GET", f"{query}&$skip=5&$top=5")["value"]
+    target = expected_second[0]["number"]
+    first = bc.get(query, headers={"Prefer": "odata.maxpagesize=5"}).json()
+    time.sleep(0.3)  # the next page is computed ahead meanwhile
+    item = expected_second[0]
+    bc.ok("PATCH", f"items({item['id']})", json={"unitPrice": 4321.5}, headers={"If-Match": "*"})
+    second = bc.get(first["@odata.nextLink"], headers={"Prefer": "odata.maxpagesize=5"}).json()
+    changed = second["value"][0]
+    assert changed["number"] == target and changed["unitPrice"] == 4321.5
+    assert changed["@odata.etag"] != expected_second[0]["@odata.etag"]
+    assert [r["number"] for r in second["value"]] == [r["number"] for r in expected_second]
 
 
 def test_a_skip_token_from_another_query_is_refused(bc):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from urllib.parse import unquote
@@ -594,6 +595,26 @@ def test_paging_follows_next_link_until_exhausted(dv):
     rest = dv.get(ordered["@odata.nextLink"], headers={"Prefer": "odata.maxpagesize=50"}).json()
     assert [r["name"] for r in rest["value"]] == [f"Paged {i:03d}" for i in range(6, -1, -1)]
     assert "@odata.nextLink" not in rest
+
+
+def test_a_write_between_pages_shows_on_the_next_page(dv):
+    """The next page is computed while the client reads the current one; a write in between
+    must not leave the client with the page as it was before."""
+    parts = [
+        http_part("POST", f"{dv.api}/accounts", {"name": f"Ahead {i:02d}", "accountnumber": f"A{i:02d}"})
+        for i in range(12)
+    ]
+    assert batch_statuses(send_batch(dv, parts)) == [204] * 12
+    (row,) = dv.get("accounts?$select=accountid&$filter=accountnumber eq 'A05'").json()["value"]
+    query = "accounts?$select=name,accountnumber&$filter=startswith(name,'Ahead')"
+    first = dv.get(query, headers={"Prefer": "odata.maxpagesize=5"}).json()
+    assert [r["name"] for r in first["value"]] == [f"Ahead {i:02d}" for i in range(5)]
+    time.sleep(0.3)  # the next page is computed ahead meanwhile
+    assert dv.patch(f"accounts({row['accountid']})", {"name": "Ahead 05 renamed"}).status_code == 204
+    second = dv.get(first["@odata.nextLink"], headers={"Prefer": "odata.maxpagesize=5"}).json()
+    assert [r["name"] for r in second["value"]] == ["Ahead 05 renamed", *(f"Ahead {i:02d}" for i in range(6, 10))]
+    third = dv.get(second["@odata.nextLink"], headers={"Prefer": "odata.maxpagesize=5"}).json()
+    assert [r["name"] for r in third["value"]] == ["Ahead 10", "Ahead 11"]
 
 
 def test_count_and_top(ro):
