@@ -9,6 +9,7 @@ of a bare ``AirflowException``; and every request goes through one retry loop (t
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import logging
@@ -19,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -114,15 +116,22 @@ class ConnectionSettings:
 
 
 def odata_literal(value: Any) -> str:
-    """An OData literal for ``value``: strings quoted (``'`` doubled), GUIDs and numbers bare."""
+    """An OData literal for ``value``: strings quoted (``'`` doubled); GUIDs, numbers, dates
+    (``2025-01-31``) and times (``2025-01-31T12:00:00Z``, UTC) bare."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float, Decimal)):
         return repr(value) if isinstance(value, float) else str(value)
     if isinstance(value, uuid.UUID):
         return str(value)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"{value!r} has no time zone; OData times need one (use UTC).")
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
     text = str(value)
     return "'" + text.replace("'", "''") + "'"
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from decimal import Decimal
 
 import pytest
 import requests
@@ -441,8 +443,15 @@ def test_format_key():
     assert format_key({"Document_Type": "Order", "No": "101005"}) == "Document_Type='Order',No='101005'"
     assert format_key({"name": "O'Neil & Co/1"}) == "name='O''Neil%20%26%20Co%2F1'"
     assert format_key({"parentid": guid, "n": 2}) == f"parentid={guid},n=2"
+    assert format_key({"Currency_Code": "EUR", "Starting_Date": dt.date(2025, 1, 31)}) == (
+        "Currency_Code='EUR',Starting_Date=2025-01-31"
+    )
+    later = dt.datetime(2025, 1, 31, 13, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    assert format_key({"modifiedon": later, "price": Decimal("9.50")}) == "modifiedon=2025-01-31T12:30:00Z,price=9.50"
     with pytest.raises(ValueError):
         format_key("")
+    with pytest.raises(ValueError, match="no time zone"):
+        format_key({"modifiedon": dt.datetime(2025, 1, 31)})
 
 
 def test_build_query_encodes_what_must_be_encoded():
