@@ -228,31 +228,6 @@ def show_sales_documents(rows) -> None:
             )
 
 
-def enter_demo_exchange_rates() -> None:
-    """The demo company's currencies come without exchange rates, and CURRENCY cannot sync a
-    currency without one: enter one per currency in BC (its Currency Exchange Rates, through the
-    API) from the rate the sandbox prices its documents with, as a bookkeeper would."""
-    os.environ.update(airflow_environment())
-    from include.bc_sales_sync.hooks import BusinessCentralHook
-    from include.sandbox.bc.seed import CURRENCIES
-
-    bc = BusinessCentralHook("business_central_default")
-    if any(page for page in bc.iter_pages("currencyExchangeRates", select=["currencyCode"])):
-        return
-    print(f"Entering exchange rates for the demo company's {len(CURRENCIES)} currencies in Business Central...")
-    for code, *_, local_per_unit in CURRENCIES:
-        bc.create(
-            "CurrencyExchangeRates",
-            {
-                "Currency_Code": code,
-                "Starting_Date": "2025-01-01",
-                "Exchange_Rate_Amount": 1.0,
-                "Relational_Exch_Rate_Amount": local_per_unit,
-            },
-            web_service=True,
-        )
-
-
 def show_statistics() -> None:
     """Each account's Business Central Account Statistics, as a Sales user sees them."""
     from include.bc_sales_sync.hooks import DataverseHook
@@ -342,7 +317,6 @@ def demo() -> None:
         if state_db:
             Path(state_db).unlink(missing_ok=True)
         prepare()
-        enter_demo_exchange_rates()
         before = sandbox_stats(config)
         started = time.monotonic()
         run_ids = [run_dag(dag_id) for dag_id in SYNC_DAGS]

@@ -6,7 +6,6 @@ import pytest
 import requests
 
 from tests.e2e.test_bc_sales_sync_dag import airflow_db, dag_env, run_dag, stats  # noqa: F401 (fixtures)
-from tests.integration.sync.test_prerequisites_and_prices import enter_exchange_rates
 
 TASKS = ["account_statistics", "invoice_payment_status", "report"]
 WORK_DATE = "2025-05-31"  # the demo company's documents are from the first half of 2025
@@ -31,7 +30,6 @@ def test_statistics_dag_after_the_sync_dags_then_by_hand_for_one_customer(sandbo
 
     config = sandbox.config
     ca = str(config.ca_file)
-    enter_exchange_rates(BusinessCentralHook())
     for dag_id in ("bc_dataverse_sync", "bc_sales_sync"):
         dag_run, states = run_dag(dag_id)
         assert str(dag_run.state).endswith("success"), states

@@ -12,7 +12,6 @@ import requests
 
 from tests.conftest import reset_sandbox
 from tests.integration.sync.conftest import sandbox_connections
-from tests.integration.sync.test_prerequisites_and_prices import enter_exchange_rates
 
 SYNC_TASKS = {
     "bc_dataverse_sync": ["salespeople", "currency", "customer"],
@@ -80,11 +79,10 @@ def job_counts(state, run_ids: set[str]) -> dict[str, tuple[int, int, int]]:
 
 
 def test_both_dags_sync_the_demo_company_then_a_rerun_writes_nothing(dag_env):
-    from include.bc_sales_sync.hooks import BusinessCentralHook, DataverseHook
+    from include.bc_sales_sync.hooks import DataverseHook
 
     config = dag_env.config
     ca = str(config.ca_file)
-    enter_exchange_rates(BusinessCentralHook())
     first = {}
     for dag_id, tasks in SYNC_TASKS.items():
         dag_run, states = run_dag(dag_id)

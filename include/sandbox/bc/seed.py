@@ -95,6 +95,8 @@ CURRENCIES = [
     ("SEK", "Swedish krona", "kr", "SEK", "2:2", 0.01, 0.0951),
 ]
 
+EXCHANGE_RATES_FROM = "2025-01-01"
+
 SALESPEOPLE = [
     ("JR", "John Roberts", "jr@cronus.example", "+1 425 555 0101", "Sales Manager", 5.0, False),
     ("PS", "Peter Saddow", "ps@cronus.example", "+1 425 555 0102", "Account Manager", 3.0, False),
@@ -354,6 +356,26 @@ def _load_demo(store: Store, last_used: dict[str, str]) -> None:
                 for c, d, s, iso, places, rounding, rate in CURRENCIES
             ),
             15,
+        ),
+    )
+    # One rate per currency from the start of the year: 1 unit = the standing rate in local currency.
+    put(
+        "CurrencyExchangeRate",
+        _rows(
+            "CurrencyExchangeRate",
+            (
+                {
+                    "_key": f"{c}|{EXCHANGE_RATES_FROM}",
+                    "Currency_Code": c,
+                    "Starting_Date": EXCHANGE_RATES_FROM,
+                    "Exchange_Rate_Amount": 1.0,
+                    "Adjustment_Exch_Rate_Amount": 1.0,
+                    "Relational_Exch_Rate_Amount": rate,
+                    "Relational_Adjmt_Exch_Rate_Amt": rate,
+                }
+                for c, *_, rate in CURRENCIES
+            ),
+            16,
         ),
     )
     put(

@@ -798,17 +798,21 @@ def test_quote_to_order_to_posted_invoice(bc, fresh_sandbox):
 
 
 def test_exchange_rates_from_the_web_service_price_new_documents(bc, fresh_sandbox):
-    assert bc.ok("GET", "currencyExchangeRates")["value"] == []  # the demo company starts without rates
+    demo = bc.ok("GET", "currencyExchangeRates?$filter=currencyCode eq 'EUR'")["value"]
+    assert [(r["startingDate"], r["exchangeRateAmount"], r["relationalExchangeRateAmount"]) for r in demo] == [
+        ("2025-01-01", 1.0, 1.0869)  # the demo company's rate: 1 EUR = 1.0869 USD
+    ]
     rate = {
         "Currency_Code": "EUR",
-        "Starting_Date": "2025-01-01",
+        "Starting_Date": "2025-03-01",
         "Exchange_Rate_Amount": 100,
         "Relational_Exch_Rate_Amount": 120,
     }
     bc.ok("POST", "ws:CurrencyExchangeRates", 201, json=rate)
-    listed = bc.ok("GET", "currencyExchangeRates")["value"]
-    assert [(r["currencyCode"], r["exchangeRateAmount"], r["relationalExchangeRateAmount"]) for r in listed] == [
-        ("EUR", 100.0, 120.0)
+    listed = bc.ok("GET", "currencyExchangeRates?$filter=currencyCode eq 'EUR'&$orderby=startingDate")["value"]
+    assert [(r["startingDate"], r["exchangeRateAmount"], r["relationalExchangeRateAmount"]) for r in listed] == [
+        ("2025-01-01", 1.0, 1.0869),
+        ("2025-03-01", 100.0, 120.0),
     ]
     assert bc.call("POST", "currencyExchangeRates", json={"currencyCode": "EUR"}).status_code == 405
     invoice = bc.ok(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 import pytest
 
 from include.bc_sales_sync.mappings.registry import default_mappings
 from include.bc_sales_sync.sync.engine import RunOptions, RunSummary, SyncEngine, Window
-from include.sandbox.bc.seed import CURRENCIES
+from include.sandbox.bc.seed import CURRENCIES, EXCHANGE_RATES_FROM
 from include.sandbox.dataverse.seed import seed_id
 from tests.integration.sync.conftest import rows
 
@@ -34,26 +36,22 @@ ACCOUNT_COLUMNS = [
 ]
 
 
-def enter_exchange_rates(bc) -> dict[str, float]:
-    """Enter an exchange rate for every demo currency in BC (the demo company has none), from the
-    rate its Currency table keeps (local currency per unit); returns the Sales rate each should get."""
-    for code, *_, rate in CURRENCIES:
-        bc.create(
-            "CurrencyExchangeRates",
-            {
-                "Currency_Code": code,
-                "Starting_Date": "2025-01-01",
-                "Exchange_Rate_Amount": 1.0,
-                "Relational_Exch_Rate_Amount": rate,
-            },
-            web_service=True,
-        )
+def demo_exchange_rates() -> dict[str, float]:
+    """The Sales rate each demo currency should get: the demo company keeps one Currency Exchange
+    Rate per currency (1 unit = its standing rate in local currency), and Sales stores the inverse."""
     return {code: round(1 / rate, 10) for code, *_, rate in CURRENCIES}
 
 
 @pytest.fixture
-def exchange_rates(bc) -> dict[str, float]:
-    return enter_exchange_rates(bc)
+def exchange_rates() -> dict[str, float]:
+    return demo_exchange_rates()
+
+
+def delete_exchange_rates(bc) -> None:
+    """Remove the demo company's exchange rates, as a user would in BC."""
+    for code, *_ in CURRENCIES:
+        key = {"Currency_Code": code, "Starting_Date": dt.date.fromisoformat(EXCHANGE_RATES_FROM)}
+        bc.delete("CurrencyExchangeRates", key, web_service=True)
 
 
 def runner(bc, dataverse, state):
@@ -206,8 +204,9 @@ def test_a_rerun_writes_nothing(run_job, stats, exchange_rates):
     assert {name: c["failed"] for name, c in again.items() if c["failed"]} == {"SALESPEOPLE": 3, "CUSTOMER": 4}
 
 
-def test_without_exchange_rates_in_business_central_currencies_fail_alone(run_job, state):
-    """A currency without an exchange rate in BC (the demo company has none): BC's error, per currency."""
+def test_without_exchange_rates_in_business_central_currencies_fail_alone(run_job, bc, state):
+    """A currency without an exchange rate in BC: BC's error, per currency."""
+    delete_exchange_rates(bc)
     counts = run_all(run_job, PREREQUISITES)
     assert counts["CURRENCY"]["failed"] == len(CURRENCIES) and counts["CURRENCY"]["inserted"] == 0
     message = next(iter(errors_of(state, "CURRENCY").values()))
