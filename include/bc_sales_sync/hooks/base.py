@@ -117,7 +117,7 @@ class ConnectionSettings:
 
 def odata_literal(value: Any) -> str:
     """An OData literal for ``value``: strings quoted (``'`` doubled); GUIDs, numbers, dates
-    (``2025-01-31``) and times (``2025-01-31T12:00:00Z``, UTC) bare."""
+    (``2025-01-31``) and times (:func:`odata_time`) bare."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -127,13 +127,17 @@ def odata_literal(value: Any) -> str:
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            raise ValueError(f"{value!r} has no time zone; OData times need one (use UTC).")
-        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        return odata_time(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     text = str(value)
     return "'" + text.replace("'", "''") + "'"
+
+
+def odata_time(value: dt.datetime) -> str:
+    """A UTC timestamp literal (milliseconds, ``Z``); a time without a zone is taken as UTC."""
+    value = value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def format_key(key: Any) -> str:

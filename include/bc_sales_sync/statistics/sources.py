@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from include.bc_sales_sync.hooks.base import odata_time
 from include.bc_sales_sync.statistics.figures import CUSTOMER_FIELDS, ENTRY_FIELDS, LINE_FIELDS
 from include.bc_sales_sync.sync.lookups import odata_string
 
@@ -22,12 +23,6 @@ LINES = "SalesLines"
 MODIFIED = "SystemModifiedAt"
 # At most this many values in one "or" list: keeps URLs short (a GUID condition is ~50 characters).
 OR_LIMIT = 40
-
-
-def odata_time(value: dt.datetime) -> str:
-    """A UTC timestamp literal for ``$filter`` (milliseconds, ``Z``)."""
-    value = value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def any_of(column: str, values: Iterable[str], *, guid: bool = False) -> str:

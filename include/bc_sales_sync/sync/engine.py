@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from include.bc_sales_sync.hooks.base import odata_time
 from include.bc_sales_sync.mappings import Mapping
 from include.bc_sales_sync.sync.lookups import Lookups, odata_string
 from include.bc_sales_sync.transforms.base import (
@@ -52,9 +53,9 @@ class Window:
     def odata_filter(self, modified_field: str) -> str | None:
         parts = []
         if self.start is not None:
-            parts.append(f"{modified_field} gt {_odata_time(self.start)}")
+            parts.append(f"{modified_field} gt {odata_time(self.start)}")
         if self.end is not None:
-            parts.append(f"{modified_field} le {_odata_time(self.end)}")
+            parts.append(f"{modified_field} le {odata_time(self.end)}")
         return " and ".join(parts) or None
 
     def describe(self) -> str:
@@ -138,11 +139,6 @@ class RunSummary:
             "watermark": self.watermark,
             **{name: int(self.counts.get(name, 0)) for name in COUNTERS},
         }
-
-
-def _odata_time(value: dt.datetime) -> str:
-    value = value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def load_transform(path: str) -> Callable[[pd.DataFrame, TransformContext], TransformResult]:
