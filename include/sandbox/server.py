@@ -135,7 +135,9 @@ class SandboxThread:
 
     def __exit__(self, *exc) -> None:
         for s in self._servers:
-            s.should_exit = True
+            # Forced: the owner is done with it, and idle keep-alive TLS connections of its clients
+            # (which never answer the close) would otherwise hold each server up for its timeout.
+            s.should_exit = s.force_exit = True
         self._thread.join(timeout=10)
         self.sandbox.close()
 
