@@ -206,7 +206,6 @@ def bench_sandbox(
     workdir = Path(tempfile.mkdtemp(prefix="bc-sales-sync-bench-"))
     try:
         config = free_port_config(workdir / "sandbox")
-        config.state_dir.mkdir(parents=True)
         kind = SandboxProcess if process else SandboxThread
         started = time.perf_counter()
         with kind(config, seed=seed, generate=dict(generate or {})) as running:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import requests
 
-from bench.harness import BenchSandbox, bench_sandbox, generator_kinds
+from bench.harness import BC_CONN_ID, BenchSandbox, bench_sandbox, generator_kinds
 from bench.report import Figure, within
 
 PAGE = 5000
@@ -73,7 +73,6 @@ def timed_listing(session: requests.Session, url: str, repeat: int, params: dict
 def timed_hook_listing(entity_set: str, repeat: int, *, select: str | None = None, web_service: bool = False) -> dict:
     """The median of ``repeat`` listings through the sync's own ``BusinessCentralHook.iter_pages``
     (pages decoded with msgspec), after one unmeasured listing that also fetches the token."""
-    from bench.harness import BC_CONN_ID
     from include.bc_sales_sync.hooks import BusinessCentralHook
 
     hook = BusinessCentralHook(BC_CONN_ID)
