@@ -11,7 +11,7 @@ import itertools
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -241,6 +241,33 @@ class Page:
     next_offset: int | None = None
 
 
+class PageAhead:
+    """A page of a listing computed before it is asked for, while the client reads the page before it.
+
+    It is served once, to the request it was computed for (``key`` holds whatever else the page
+    depends on, such as the caller or the date), and only while the store is unchanged since.
+    """
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._kept: tuple[Hashable, int, Any] | None = None
+
+    def keep(self, key: Hashable, page: Any, changes: int) -> None:
+        """Keep ``page`` for ``key``; ``changes`` is :meth:`Store.changes` from before it was computed."""
+        self._kept = (key, changes, page)
+
+    def take(self, key: Hashable) -> Any | None:
+        """The page kept for ``key`` if the store is unchanged; a request for anything else leaves it."""
+        if self._kept is None or self._kept[0] != key:
+            return None
+        _, changes, page = self._kept
+        self._kept = None
+        return page if changes == self.store.changes() else None
+
+    def clear(self) -> None:
+        self._kept = None
+
+
 class Store:
     """SQLite-backed entity sets. Every write stamps a row version and the modified time.
 
@@ -303,6 +330,10 @@ class Store:
         )
         self._version = itertools.count(latest + 1)
         self.conn.commit()
+
+    def changes(self) -> int:
+        """Rows written so far (SQLite's ``total_changes``): an equal count means no write in between."""
+        return self.conn.connection.driver_connection.total_changes
 
     def conn_scalar(self, statement: sa.Executable) -> Any:
         return self.conn.execute(statement).scalar()

@@ -44,6 +44,7 @@ from include.sandbox.store import (
     Field,
     NotFoundError,
     Page,
+    PageAhead,
     QueryError,
     Store,
     ValidationError,
@@ -81,16 +82,6 @@ class Response:
         if self.raw is not None:
             return self.raw
         return b"" if self.payload is None else _encoder.encode(self.payload)
-
-
-@dataclass
-class _NextPage:
-    """A page computed ahead of its request: valid while the data and the date are unchanged."""
-
-    key: tuple
-    changes: int
-    today: dt.date
-    response: Response | None = None
 
 
 COMPANY_SET = EntitySet(
@@ -136,7 +127,7 @@ class Engine:
         self._companies.insert_many("companies", [self._company()])
         # Read-ahead of listings: while a client receives a page, its next page is computed.
         self._follow: tuple[Request, View, dict[str, Any], str] | None = None
-        self._ahead: _NextPage | None = None
+        self._ahead = PageAhead(store)
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -165,7 +156,8 @@ class Engine:
     def reset(self, load: Callable[[], None]) -> None:
         """Wipe the store and load ``load``'s data, between requests."""
         with self.lock:
-            self._follow = self._ahead = None
+            self._follow = None
+            self._ahead.clear()
             self.store.reset()
             load()
 
@@ -181,7 +173,7 @@ class Engine:
             if follow is None:
                 return
             req, view, conditions, context = follow
-            ahead = _NextPage(self._key(req), self._changes(), self.ctx.today)
+            changes = self.store.changes()
             try:
                 response = self._list(req, view, conditions, context)
             except Exception:  # the request itself will meet (and report) the same problem
@@ -189,15 +181,12 @@ class Engine:
                 return
             self._follow = None  # only pages that clients ask for lead further
             response.raw = response.encode()
-            ahead.response = response
-            self._ahead = ahead
+            self._ahead.keep(self._key(req), response, changes)
 
     def _key(self, req: Request) -> tuple:
+        """What a listing page depends on besides the data: the request, and the day (computed values)."""
         h = req.headers
-        return (req.base, req.path, req.query, h.get("prefer"), h.get("company"))
-
-    def _changes(self) -> int:
-        return self.store.conn.connection.driver_connection.total_changes
+        return (req.base, req.path, req.query, h.get("prefer"), h.get("company"), self.ctx.today)
 
     def _route(self, req: Request) -> Response:
         segs = odata.split_path(req.path)
@@ -735,16 +724,8 @@ class Engine:
     def _list(self, req: Request, view: View, conditions: dict[str, Any], context: str) -> Response:
         if "GET" not in view.methods:
             raise method_not_allowed("GET", view.name)
-        ahead, self._ahead = self._ahead, None
-        if (
-            ahead is not None
-            and not req.in_batch
-            and ahead.key == self._key(req)
-            and ahead.changes == self._changes()
-            and ahead.today == self.ctx.today
-            and ahead.response is not None
-        ):
-            response = ahead.response
+        response = None if req.in_batch else self._ahead.take(self._key(req))
+        if response is not None:
             self._follow_next(req, view, conditions, context, response.payload)
             return Response(response.status, response.payload, dict(response.headers), response.raw)
         opts, pairs = odata.parse_query(req.query)

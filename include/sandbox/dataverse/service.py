@@ -38,7 +38,7 @@ from include.sandbox.dataverse.reading import Reader
 from include.sandbox.dataverse.records import API_PREFIX, Context, Records
 from include.sandbox.dataverse.schema import BY_LOGICAL, Table
 from include.sandbox.dataverse.urls import Prefer, format_key, parse_key, split_path, split_segment
-from include.sandbox.store import Store
+from include.sandbox.store import PageAhead, Store
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +60,9 @@ class Reply:
     next_target: str | None = None
 
 
-@dataclass
-class _NextPage:
-    """A page computed ahead of its request: valid while the store is unchanged."""
-
-    key: tuple
-    changes: int
-    reply: Reply
+def _page_key(target: str, headers: dict[str, str], ctx: Context) -> tuple:
+    """What a page of a listing depends on besides the data: the URL, the preferences and the caller."""
+    return (target, headers.get("prefer"), ctx.user_id)
 
 
 def json_reply(status: int, payload: Any, headers: dict[str, str] | None = None) -> Reply:
@@ -103,7 +99,7 @@ class Service:
         self.lock = threading.Lock()
         # Read-ahead of listings: while a client receives a page, its next page is computed.
         self._follow: tuple[str, dict[str, str], Context] | None = None
-        self._ahead: _NextPage | None = None
+        self._ahead = PageAhead(store)
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -115,13 +111,11 @@ class Service:
                 return self._guard(lambda: self.batch(method, headers, body, ctx))
             if method != "GET":
                 return self._guard(lambda: self.dispatch(method, path, query, headers, body, ctx))
-            ahead, self._ahead = self._ahead, None
-            key = (target, headers.get("prefer"), ctx.user_id)
-            if ahead is not None and ahead.key == key and ahead.changes == self._changes():
-                reply = ahead.reply
-            else:
+            reply = self._ahead.take(_page_key(target, headers, ctx))
+            if reply is None:
                 reply = self._guard(lambda: self.dispatch(method, path, query, headers, body, ctx))
-            self._follow = (reply.next_target, headers, ctx) if reply.next_target else None
+            if reply.next_target:
+                self._follow = (reply.next_target, headers, ctx)
             return reply
 
     def read_ahead(self) -> None:
@@ -136,18 +130,19 @@ class Service:
                 return
             target, headers, ctx = follow
             path, _, query = target.partition("?")
-            changes = self._changes()
-            reply = self._guard(lambda: self.dispatch("GET", path, query, headers, b"", ctx))
-            if reply.status == 200:  # a failure is met (and reported) by the request itself
-                self._ahead = _NextPage((target, headers.get("prefer"), ctx.user_id), changes, reply)
+            changes = self.store.changes()
+            try:
+                reply = self.dispatch("GET", path, query, headers, b"", ctx)
+            except Exception:  # the request itself will meet (and report) the same problem
+                log.debug("Reading ahead %s failed", target, exc_info=True)
+                return
+            self._ahead.keep(_page_key(target, headers, ctx), reply, changes)
 
     def forget_caches(self) -> None:
         """Drop what was computed from the store (after a reset)."""
         self.records.forget_caches()
-        self._follow = self._ahead = None
-
-    def _changes(self) -> int:
-        return self.store.conn.connection.driver_connection.total_changes
+        self._follow = None
+        self._ahead.clear()
 
     def _guard(self, call: Callable[[], Reply]) -> Reply:
         try:
