@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp
@@ -12,12 +13,20 @@ from include.sandbox.store import Store
 
 @dataclass
 class Emulator:
-    """One running emulator. ``app`` is already wrapped in the control middleware."""
+    """One running emulator. ``app`` is already wrapped in the control middleware; ``workers``
+    are its threads that use the store outside requests (stopped before the store closes)."""
 
     name: str
     app: ASGIApp
     controls: Controls
     store: Store | None = None
+    workers: tuple[Executor, ...] = ()
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.shutdown(wait=True, cancel_futures=True)
+        if self.store is not None:
+            self.store.close()
 
 
 def parse_generate(spec: str | None) -> dict[str, int]:

@@ -84,8 +84,7 @@ class Sandbox:
 
     def close(self) -> None:
         for emulator in self.emulators.values():
-            if emulator.store is not None:
-                emulator.store.close()
+            emulator.close()
 
 
 async def _serve_all(servers: list[uvicorn.Server]) -> None:

@@ -104,4 +104,5 @@ def create_emulator(
         authority=authority,
     )
     engine.controls = controls
-    return Emulator("business_central", SandboxMiddleware(BusinessCentralApp(engine), controls), controls, store)
+    app = BusinessCentralApp(engine)
+    return Emulator("business_central", SandboxMiddleware(app, controls), controls, store, workers=(app.worker,))

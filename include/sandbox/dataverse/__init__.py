@@ -80,7 +80,7 @@ def create_emulator(
         app.clear()
 
     controls.on_reset = reset
-    return Emulator("dataverse", SandboxMiddleware(app, controls), controls, store)
+    return Emulator("dataverse", SandboxMiddleware(app, controls), controls, store, workers=(app.reader,))
 
 
 def _load(store: Store, config: SandboxConfig, seed: str, generated: dict[str, int]) -> None:
