@@ -727,6 +727,11 @@ def _posting_checks(ctx: Ctx, header: dict) -> list[dict]:
     return lines
 
 
+def _stored_decimal(value: sa.ColumnElement) -> sa.ColumnElement:
+    """``value`` to 15 significant digits in SQL, as the store keeps every decimal it writes."""
+    return sa.cast(sa.func.printf(sa.literal_column("'%!.15g'"), value), sa.Float)
+
+
 def _reduce_inventory(ctx: Ctx, lines: Iterable[dict]) -> None:
     """Posting ships the items: inventory (a FlowField) drops, the item record itself is not modified."""
     table = ctx.store.tables["Item"]
@@ -735,7 +740,7 @@ def _reduce_inventory(ctx: Ctx, lines: Iterable[dict]) -> None:
             ctx.store.conn.execute(
                 table.update()
                 .where(table.c.SystemId == line["Item_Id"], table.c.Type == "Inventory")
-                .values(Inventory=sa.func.round(table.c.Inventory - line["Quantity"], 5))
+                .values(Inventory=_stored_decimal(table.c.Inventory - line["Quantity"]))
             )
 
 
