@@ -11,6 +11,7 @@ from include.sandbox.store import (
     EntitySet,
     Field,
     NotFoundError,
+    PageAhead,
     QueryError,
     Store,
     ValidationError,
@@ -178,3 +179,17 @@ def test_data_persists_in_a_file(tmp_path):
     second = Store([ITEMS], path)
     assert second.get("items", row["id"])["number"] == "KEEP"
     assert second.insert("items", {"number": "NEXT"})["_version"] > row["_version"]
+
+
+def test_a_page_ahead_is_served_once_to_its_request_while_the_store_is_unchanged(store):
+    ahead = PageAhead(store)
+    ahead.keep(("items", 2), "page 2", store.changes())
+    assert ahead.take(("items", 3)) is None  # another request leaves it kept
+    assert ahead.take(("items", 2)) == "page 2"
+    assert ahead.take(("items", 2)) is None  # served once
+    ahead.keep(("items", 2), "page 2", store.changes())
+    store.insert("items", {"number": "NEW"})
+    assert ahead.take(("items", 2)) is None  # written since: stale
+    ahead.keep(("items", 2), "page 2", store.changes())
+    ahead.clear()
+    assert ahead.take(("items", 2)) is None
