@@ -230,7 +230,7 @@ def generator_kinds() -> dict[str, frozenset[str]]:
 class JobRun:
     """One sync job run and what it cost.
 
-    :param summary: the engine's :class:`~include.bc_sales_sync.sync.engine.RunSummary` as a dict.
+    :param summary: the engine's :class:`~include.bc_sales_sync.jobs.RunSummary` as a dict.
     :param seconds: wall-clock time of the run.
     :param hook_requests: requests the hooks sent, by service (``request_count``).
     :param token_requests: token requests the hooks sent to Entra ID.
@@ -278,34 +278,33 @@ class JobRun:
 
 def incremental_window(state, mapping: str):
     """The window a scheduled run of ``mapping`` reads: from the watermark less the operator's overlap."""
-    from include.bc_sales_sync.operators.entity_sync import DEFAULT_OVERLAP
-    from include.bc_sales_sync.sync.engine import Window
+    from include.bc_sales_sync.jobs import choose_window
 
-    watermark = state.watermark(mapping)
-    return Window(watermark - DEFAULT_OVERLAP if watermark else None, kind="incremental")
+    return choose_window(state.watermark(mapping))
 
 
-def build_engine(state, mapping: str, *, local_currency: str, full_sync: bool = False, page_size: int = PAGE_SIZE):
-    """A :class:`~include.bc_sales_sync.sync.engine.SyncEngine` for ``mapping`` with new hooks, and its window.
+def build_job(state, mapping: str, *, local_currency: str, full_sync: bool = False, page_size: int = PAGE_SIZE):
+    """An :class:`~include.bc_sales_sync.sync.job.EntitySyncJob` for ``mapping`` with new hooks, and
+    a call that runs it once on the job skeleton, as the operator does.
 
     The local currency is given as a mapping option (a documented override), so the run does not
     depend on the emulator serving ``companyInformation``.
 
-    :returns: ``(engine, window)``.
+    :returns: ``(job, run)``; ``run()`` returns the run's summary.
     """
     from include.bc_sales_sync.hooks import BusinessCentralHook, DataverseHook
+    from include.bc_sales_sync.jobs import RunOptions, Window, run_job
     from include.bc_sales_sync.mappings.registry import default_mappings
-    from include.bc_sales_sync.sync.engine import RunOptions, SyncEngine, Window
+    from include.bc_sales_sync.sync.job import EntitySyncJob
 
     window = Window(kind="full") if full_sync else incremental_window(state, mapping)
-    engine = SyncEngine(
+    job = EntitySyncJob(
         default_mappings()[mapping].with_overrides({"options": {"local_currency_code": local_currency}}),
         BusinessCentralHook(BC_CONN_ID),
         DataverseHook(DATAVERSE_CONN_ID),
-        state,
-        RunOptions(full_sync=full_sync, page_size=page_size, run_id="bench"),
     )
-    return engine, window
+    options = RunOptions(full_sync=full_sync, page_size=page_size, run_id="bench")
+    return job, lambda: run_job(job, state, options, window)
 
 
 class RequestTimer:
@@ -347,15 +346,15 @@ def run_job(
     :param full_sync: ignore the watermark and read every record.
     :param page_size: records per page read from Business Central.
     """
-    engine, window = build_engine(
+    job, run = build_job(
         state, mapping, local_currency=sandbox.config.local_currency, full_sync=full_sync, page_size=page_size
     )
-    bc, dataverse = engine.bc, engine.dataverse
+    bc, dataverse = job.bc, job.dataverse
     timer = RequestTimer(bc=bc, dataverse=dataverse)
     sandbox.clear_stats()
     started = time.perf_counter()
     try:
-        summary = engine.run(window)
+        summary = run()
     finally:
         seconds = time.perf_counter() - started
         tokens = sum(_token_requests(h) for h in (bc, dataverse))
@@ -363,7 +362,7 @@ def run_job(
         dataverse.close()
     return JobRun(
         mapping=mapping,
-        window=window.describe(),
+        window=summary.window,
         summary=summary.as_dict(),
         seconds=seconds,
         hook_requests={"bc": bc.request_count, "dataverse": dataverse.request_count},

@@ -48,13 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     # Everything the run imports is loaded before the baseline, so the figures are the run's own.
     import pandas  # noqa: F401
 
-    from bench.harness import build_engine
+    from bench.harness import build_job
     from bench.logs import quiet
     from include.bc_sales_sync.state import StateStore
 
     quiet()
     state = StateStore(args.state)
-    engine, window = build_engine(state, args.mapping, local_currency=args.currency, page_size=args.page_size)
+    job, run = build_job(state, args.mapping, local_currency=args.currency, page_size=args.page_size)
     gc.collect()
     process = psutil.Process()
     baseline_rss = process.memory_info().rss
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tracemalloc:
         tracemalloc.start()
     started = time.perf_counter()
-    summary = engine.run(window)
+    summary = run()
     seconds = time.perf_counter() - started
     traced_peak = tracemalloc.get_traced_memory()[1] if args.tracemalloc else None
     if args.tracemalloc:
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         "baseline_maxrss": baseline_maxrss,
         "maxrss": peak_rss(),
         "tracemalloc_peak": traced_peak,
-        "requests": {"bc": engine.bc.request_count, "dataverse": engine.dataverse.request_count},
+        "requests": {"bc": job.bc.request_count, "dataverse": job.dataverse.request_count},
     }
     state.close()
     logging.shutdown()

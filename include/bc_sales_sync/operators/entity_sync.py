@@ -1,8 +1,8 @@
 """``EntitySyncOperator``: runs one mapping (one BC sync job) from an Airflow task.
 
-The operator only wires Airflow to the engine: it resolves the mapping (defaults plus user
-overrides), picks the window from the run, builds the hooks and the state store in ``execute``
-(never at parse time) and returns a small summary to XCom.
+The operator only wires Airflow to the job skeleton: it resolves the mapping (defaults plus user
+overrides), picks the window from the run, opens the connections in ``execute`` (never at parse
+time) and returns a small summary to XCom.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from airflow.sdk import BaseOperator
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from include.bc_sales_sync.sync.engine import Window
+    from include.bc_sales_sync.jobs import Window
 
-# Re-read this much before the watermark: upserts are idempotent and unchanged records cost no
-# write, so a small overlap guards against records committed with a slightly older timestamp.
+# The same overlap as every job's (include.bc_sales_sync.jobs.incremental.DEFAULT_OVERLAP); kept
+# here as a literal so that importing a DAG file does not import the jobs.
 DEFAULT_OVERLAP = dt.timedelta(seconds=2)
 
 
@@ -64,10 +64,10 @@ class EntitySyncOperator(BaseOperator):
     def execute(self, context: Context) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from include.bc_sales_sync.hooks import BusinessCentralHook, DataverseHook
+        from include.bc_sales_sync.jobs import RunOptions, run_job
+        from include.bc_sales_sync.jobs.connections import open_connections
         from include.bc_sales_sync.mappings.registry import load_mappings
-        from include.bc_sales_sync.state import StateStore
-        from include.bc_sales_sync.sync.engine import RunOptions, SyncEngine
+        from include.bc_sales_sync.sync.job import EntitySyncJob
 
         params = context.get("params") or {}
         mapping = load_mappings()[self.mapping]
@@ -77,7 +77,6 @@ class EntitySyncOperator(BaseOperator):
         if not mapping.enabled:
             raise AirflowSkipException(f"{mapping.name} is disabled in the mapping settings.")
 
-        state = StateStore.from_airflow(self.state_conn_id)
         options = RunOptions(
             dry_run=bool(params.get("dry_run", False)),
             full_sync=bool(params.get("full_sync", False)),
@@ -86,26 +85,18 @@ class EntitySyncOperator(BaseOperator):
             dag_id=self.dag_id,
             task_id=self.task_id,
         )
-        engine = SyncEngine(
-            mapping,
-            BusinessCentralHook(self.business_central_conn_id),
-            DataverseHook(self.dataverse_conn_id),
-            state,
-            options,
-        )
-        return engine.run(self.window(context, state, mapping.name, full_sync=options.full_sync)).as_dict()
+        with open_connections(self.business_central_conn_id, self.dataverse_conn_id, self.state_conn_id) as c:
+            window = self.window(context, c.state, mapping.name, full_sync=options.full_sync)
+            return run_job(EntitySyncJob(mapping, c.bc, c.dataverse), c.state, options, window).as_dict()
 
     def window(self, context: Context, state, mapping_name: str, *, full_sync: bool = False) -> Window:
-        """The records this run reads (see the class docstring)."""
-        from include.bc_sales_sync.sync.engine import Window
+        """The records this run reads (see the class docstring and :mod:`include.bc_sales_sync.jobs.incremental`)."""
+        from include.bc_sales_sync.jobs import choose_window, run_type_of
 
-        if full_sync:
-            return Window(kind="full")
-        dag_run = context.get("dag_run")
-        run_type = getattr(dag_run, "run_type", None)
-        run_type = str(getattr(run_type, "value", run_type) or "").lower()  # an enum in the Task SDK
-        start, end = context.get("data_interval_start"), context.get("data_interval_end")
-        if run_type == "backfill" and start is not None and end is not None and start < end:
-            return Window(start, end, kind="interval")
-        watermark = state.watermark(mapping_name)
-        return Window(watermark - self.overlap if watermark else None, kind="incremental")
+        return choose_window(
+            None if full_sync else state.watermark(mapping_name),
+            full_sync=full_sync,
+            run_type=run_type_of(context),
+            data_interval=(context.get("data_interval_start"), context.get("data_interval_end")),
+            overlap=self.overlap,
+        )

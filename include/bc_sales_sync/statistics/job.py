@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from include.bc_sales_sync.jobs import COUNTERS, RunSummary
 from include.bc_sales_sync.statistics import figures as f
 from include.bc_sales_sync.statistics.sources import (
     CUSTOMERS,
@@ -41,8 +42,8 @@ from include.bc_sales_sync.statistics.sources import (
     chunks,
     newest_of,
 )
-from include.bc_sales_sync.sync.engine import COUNTERS, RunSummary
 from include.bc_sales_sync.sync.lookups import Lookups
+from include.bc_sales_sync.sync.prerequisites import ensure
 from include.bc_sales_sync.transforms.base import deterministic_id
 from include.bc_sales_sync.transforms.invoices import REOPEN, STATE_ACTIVE, STATUS_BILLED, invoice_state
 
@@ -221,7 +222,7 @@ class AccountStatisticsJob(_Job):
         self.work_date = o.work_date or started.date()
         year_start = self.reader.fiscal_year_start()
         self.year = f.fiscal_year(self.work_date, year_start)
-        self.currency_id = self.lookups.get("local_currency")
+        self.currency_id = ensure(self.lookups, ["local_currency"], dry_run=False)["local_currency"]
         coupled = self.lookups.couplings(CUSTOMER_MAPPING)
         self.accounts = dict(zip(coupled["bc_id"].astype(str).str.lower(), coupled["crm_id"].astype(str), strict=True))
         stats = self.state.couplings(STATISTICS)

@@ -1,8 +1,9 @@
 """Lookup frames and constants a transform needs, read once per run (never once per record).
 
-Each loader takes the run's :class:`Lookups` and returns a DataFrame or a value. Loaders that
-ensure something exists in Sales (the local currency, the default price list) create it only
-when the run may write. ``couplings:<MAPPING>`` gives another mapping's couplings (``bc_id``,
+Each loader takes the run's :class:`Lookups` and returns a DataFrame or a value; loaders only
+read. Rows a run needs to exist (the local currency, the default price list) are ensured before
+the chunk loop by :mod:`include.bc_sales_sync.sync.prerequisites` and handed in with
+:meth:`Lookups.provide`. ``couplings:<MAPPING>`` gives another mapping's couplings (``bc_id``,
 ``crm_id``, ``extra``), e.g. ``couplings:CUSTOMER`` to find the account of an invoice's customer.
 """
 
@@ -15,8 +16,6 @@ from typing import Any
 
 import pandas as pd
 
-from include.bc_sales_sync.mappings.catalogue import DEFAULT_PRICE_LIST_NAME
-from include.bc_sales_sync.transforms.base import deterministic_id
 from include.bc_sales_sync.transforms.units import UNIT_GROUP_COLUMNS, UNIT_GROUP_PREFIX, resolve_unit_groups
 
 log = logging.getLogger(__name__)
@@ -37,16 +36,27 @@ class LookupFailed(LookupError):
 class Lookups:
     """Loads lookups on first use and keeps them for the rest of the run."""
 
-    def __init__(self, bc, dataverse, *, state=None, dry_run: bool = False, options: dict[str, Any] | None = None):
+    def __init__(self, bc, dataverse, *, state=None, options: dict[str, Any] | None = None):
         self.bc = bc
         self.dataverse = dataverse
         self.state = state
-        self.dry_run = dry_run
         self.options = options or {}
         self._cache: dict[str, Any] = {}
 
+    def has(self, name: str) -> bool:
+        return name in self._cache
+
+    def provide(self, name: str, value: Any) -> None:
+        """Hand in a value loaded elsewhere (a prerequisite ensured before the chunk loop)."""
+        self._cache[name] = value
+
     def get(self, name: str) -> Any:
         if name not in self._cache:
+            if name in ENSURED:
+                raise LookupFailed(
+                    f"The lookup '{name}' is a prerequisite: ensure it before the chunk loop "
+                    "(include.bc_sales_sync.sync.prerequisites.ensure)."
+                )
             if name.startswith(COUPLINGS_PREFIX):
                 self._cache[name] = self.couplings(name[len(COUPLINGS_PREFIX) :])
             else:
@@ -132,64 +142,6 @@ def local_currency_code(lookups: Lookups) -> str:
             "'local_currency_code' (e.g. \"USD\") or the company's currency code in Business Central."
         )
     return code
-
-
-def load_local_currency(lookups: Lookups) -> str | None:
-    """The Sales currency of the BC local currency, created (name = symbol = code) when missing."""
-    code = local_currency_code(lookups)
-    found = lookups.rows(
-        "transactioncurrencies",
-        select=["transactioncurrencyid", "isocurrencycode"],
-        filter=f"isocurrencycode eq {odata_string(code)}",
-    )
-    if found:
-        return found[0]["transactioncurrencyid"]
-    currency_id = deterministic_id("CURRENCY", code)
-    if lookups.dry_run:
-        log.info("Dry run: would create the Sales currency %s.", code)
-        return currency_id
-    log.info("Creating the Sales currency %s for the local currency.", code)
-    lookups.dataverse.upsert(
-        "transactioncurrencies",
-        currency_id,
-        {
-            "isocurrencycode": code,
-            "currencyname": code,
-            "currencysymbol": code,
-            "exchangerate": 1.0,
-            "currencyprecision": 2,
-        },
-        create_only=True,
-    )
-    return currency_id
-
-
-def load_default_price_list(lookups: Lookups) -> str:
-    """The price list every synchronized product is on; created in the local currency when missing."""
-    found = lookups.rows(
-        "pricelevels",
-        select=["pricelevelid", "name"],
-        filter=f"name eq {odata_string(DEFAULT_PRICE_LIST_NAME)}",
-    )
-    if found:
-        return found[0]["pricelevelid"]
-    price_list_id = deterministic_id("PRICE LIST", DEFAULT_PRICE_LIST_NAME)
-    if lookups.dry_run:
-        log.info("Dry run: would create the price list '%s'.", DEFAULT_PRICE_LIST_NAME)
-        return price_list_id
-    currency_id = lookups.get("local_currency")
-    log.info("Creating the price list '%s'.", DEFAULT_PRICE_LIST_NAME)
-    lookups.dataverse.upsert(
-        "pricelevels",
-        price_list_id,
-        {
-            "name": DEFAULT_PRICE_LIST_NAME,
-            "description": "Created by the Business Central synchronization; do not edit by hand.",
-            "transactioncurrencyid@odata.bind": f"/transactioncurrencies({currency_id})",
-        },
-        create_only=True,
-    )
-    return price_list_id
 
 
 # -- the prerequisites, price lists and invoices ------------------------------------------------
@@ -377,8 +329,6 @@ LOADERS: dict[str, Callable[[Lookups], Any]] = {
     "unit_groups": load_unit_groups,
     "units": load_units,
     "vendors": load_vendors,
-    "local_currency": load_local_currency,
-    "default_price_list": load_default_price_list,
     "sales_users": load_sales_users,
     "local_currency_code": load_local_currency_code,
     "exchange_rates": load_exchange_rates,
@@ -390,5 +340,7 @@ LOADERS: dict[str, Callable[[Lookups], Any]] = {
     "products": load_products,
     "price_list_items": load_price_list_items,
 }
+# Lookups that are prerequisites: ensured (found or created) before the chunk loop, not loaded here.
+ENSURED = frozenset({"local_currency", "default_price_list"})
 # How a constant lookup is named in TransformContext.constants.
 CONSTANT_NAMES = {"local_currency": "local_currency_id", "default_price_list": "default_price_list_id"}

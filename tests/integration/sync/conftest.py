@@ -8,10 +8,12 @@ from collections.abc import Callable
 import pytest
 import requests
 
+from include.bc_sales_sync import jobs
 from include.bc_sales_sync.hooks import BusinessCentralHook, DataverseHook
+from include.bc_sales_sync.jobs import RunOptions, RunSummary, Window
 from include.bc_sales_sync.mappings.registry import default_mappings
 from include.bc_sales_sync.state import StateStore
-from include.bc_sales_sync.sync.engine import RunOptions, RunSummary, SyncEngine, Window
+from include.bc_sales_sync.sync.job import EntitySyncJob
 
 
 def sandbox_connections(config) -> dict[str, str]:
@@ -95,14 +97,10 @@ def run_job(connections, state) -> Callable[..., RunSummary]:
         if window is None:
             watermark = state.watermark(mapping.name)
             window = Window(start=watermark) if watermark else Window()
-        engine = SyncEngine(
-            mapping,
-            BusinessCentralHook("business_central_default"),
-            DataverseHook("dataverse_default"),
-            state,
-            RunOptions(run_id="test", **options),
+        job = EntitySyncJob(
+            mapping, BusinessCentralHook("business_central_default"), DataverseHook("dataverse_default")
         )
-        return engine.run(window)
+        return jobs.run_job(job, state, RunOptions(run_id="test", **options), window)
 
     return run
 

@@ -8,8 +8,8 @@ import time
 import pytest
 import requests
 
+from include.bc_sales_sync.jobs import Window
 from include.bc_sales_sync.mappings.catalogue import DEFAULT_PRICE_LIST_NAME
-from include.bc_sales_sync.sync.engine import Window
 from tests.integration.sync.conftest import rows
 
 JOBS = ["UNIT OF MEASURE", "RESOURCE-PRODUCT", "ITEM-PRODUCT"]

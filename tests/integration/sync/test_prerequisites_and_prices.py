@@ -7,8 +7,10 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from include.bc_sales_sync import jobs
+from include.bc_sales_sync.jobs import RunOptions, RunSummary, Window
 from include.bc_sales_sync.mappings.registry import default_mappings
-from include.bc_sales_sync.sync.engine import RunOptions, RunSummary, SyncEngine, Window
+from include.bc_sales_sync.sync.job import EntitySyncJob
 from include.sandbox.bc.seed import CURRENCIES, EXCHANGE_RATES_FROM
 from include.sandbox.dataverse.seed import seed_id
 from tests.integration.sync.conftest import rows
@@ -62,8 +64,8 @@ def runner(bc, dataverse, state):
         if window is None:
             watermark = state.watermark(name)
             window = Window(start=watermark) if watermark else Window()
-        engine = SyncEngine(default_mappings()[name], bc, dataverse, state, RunOptions(run_id="test", **options))
-        return engine.run(window)
+        job = EntitySyncJob(default_mappings()[name], bc, dataverse)
+        return jobs.run_job(job, state, RunOptions(run_id="test", **options), window)
 
     return run
 

@@ -7,7 +7,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from include.bc_sales_sync.sync.lookups import Lookups
+from include.bc_sales_sync.sync.lookups import LookupFailed, Lookups
+from include.bc_sales_sync.sync.prerequisites import ensure
 
 TODAY = dt.datetime.now(dt.UTC).date()
 
@@ -111,7 +112,22 @@ def test_codes_resolve_through_couplings_and_the_local_currency_is_the_sales_one
     found = lookups(
         couplings={"CURRENCY": [("c-eur", "tc-eur"), ("C-GBP", "tc-gbp")], "SALESPEOPLE": [("s-jr", "u-jr")]}
     )
+    assert ensure(found, ["currencies"], dry_run=True) == {"local_currency": "tc-usd"}  # it exists: found, not made
     currencies = found.get("currencies").set_index("code")["transactioncurrencyid"].to_dict()
     assert currencies == {"EUR": "tc-eur", "GBP": "tc-gbp", "USD": "tc-usd"}  # JPY is not coupled
     salespeople = found.get("salespeople").set_index("code")["systemuserid"].to_dict()
     assert salespeople == {"JR": "u-jr"}  # codes upper case, ids compared without regard to case
+
+
+def test_a_prerequisite_is_never_loaded_by_a_lookup():
+    with pytest.raises(LookupFailed, match="prerequisite"):
+        lookups().get("currencies")  # reads the local currency, which nobody ensured
+
+
+def test_a_dry_run_names_the_prerequisites_it_would_create_and_writes_nothing():
+    found = lookups(base="EUR")
+    found.dataverse.tables["transactioncurrencies"] = []
+    found.dataverse.upsert = None  # any write would fail
+    ensured = ensure(found, ["price_list_items"], dry_run=True)
+    assert set(ensured) == {"default_price_list"}
+    assert found.has("default_price_list")

@@ -1,4 +1,4 @@
-"""The engine's write plan for one record: order of the writes, Not Null columns, required rows,
+"""The write plan for one record: order of the writes, Not Null columns, required rows,
 and how a create refused as a duplicate is reported. Dataverse is a fake that answers by rule."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from include.bc_sales_sync.hooks.dataverse import BatchResult
-from include.bc_sales_sync.mappings.catalogue import POSTEDSALESINV_INV
-from include.bc_sales_sync.sync.engine import RecordPlan, SyncEngine, _operations
+from include.bc_sales_sync.sync.load import load
+from include.bc_sales_sync.sync.plan import RecordPlan, WritePlan, operations
 from include.bc_sales_sync.transforms.base import TargetRows
 
 
@@ -30,7 +30,7 @@ def invoice_rows() -> tuple[TargetRows, TargetRows]:
 def plan_for(create: bool) -> tuple[RecordPlan, list]:
     header, lines = invoice_rows()
     children = [(lines, lines.rows.to_dict("records")[0])]
-    ops = _operations("b1", header, header.rows.to_dict("records")[0], children, create=create)
+    ops = operations("b1", header, header.rows.to_dict("records")[0], children, create=create)
     return RecordPlan("b1", "i1", create, "hash", ops, children), ops
 
 
@@ -71,17 +71,13 @@ class FakeDataverse:
         return out
 
 
-def engine(dataverse) -> SyncEngine:
-    return SyncEngine(POSTEDSALESINV_INV, bc=None, dataverse=dataverse, state=None)
-
-
 def test_required_rows_go_first_once_and_an_existing_one_is_fine():
     dataverse = FakeDataverse(lambda entity_set, key, headers: (412, "exists") if key == "pl1" else (204, None))
     plan, _ = plan_for(create=True)
     required = TargetRows(
         "pricelevels", pd.DataFrame([{"bc_id": None, "target_id": "pl1", "name": "Price List in GBP"}] * 2)
     )
-    outcomes = engine(dataverse)._load({"b1": plan}, [required])
+    outcomes = load(dataverse, WritePlan({"b1": plan}, [required]))
     assert outcomes == {"b1": None}
     (sent,) = dataverse.sent
     assert [(op.entity_set, op.key, op.headers) for op in sent][:2] == [
@@ -101,7 +97,7 @@ def test_a_create_refused_as_a_duplicate_key_reports_that_refusal():
 
     dataverse = FakeDataverse(rule)
     plan, _ = plan_for(create=True)
-    (message,) = engine(dataverse)._load({"b1": plan}).values()
+    (message,) = load(dataverse, WritePlan({"b1": plan})).values()
     assert "HTTP 412" in message and "matching key values already exists" in message
     assert "Then, as an update" in message and "HTTP 404" in message
     # the second attempt reopened the row before updating it
@@ -119,7 +115,7 @@ def test_a_child_missing_from_an_existing_record_is_created():
 
     dataverse = FakeDataverse(rule)
     plan, _ = plan_for(create=False)
-    assert engine(dataverse)._load({"b1": plan}) == {"b1": None}
+    assert load(dataverse, WritePlan({"b1": plan})) == {"b1": None}
     first, second = dataverse.sent
     assert [op.key for op in first] == ["i1", "i1", "l1", "i1"]  # reopen, update, line, state
     # the line is created, then the invoice gets its final columns again (its state closes it last)

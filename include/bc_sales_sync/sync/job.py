@@ -1,0 +1,216 @@
+"""The entity sync job: one mapping from Business Central to Sales, on the job skeleton.
+
+read (BC pages, failed records first) → plan (couple through the couplings, lookups loaded once
+per run) → transform (the mapping's pure pandas transform, match-based coupling, the writes each
+record needs) → write (Dataverse ``$batch`` with deterministic ids) → record (the skeleton).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pandas as pd
+
+from include.bc_sales_sync.jobs import Changes, Chunk, Job, JobRun, Outcome
+from include.bc_sales_sync.mappings import Mapping
+from include.bc_sales_sync.sync import couple as c
+from include.bc_sales_sync.sync.load import load
+from include.bc_sales_sync.sync.lookups import Lookups
+from include.bc_sales_sync.sync.plan import WritePlan, plan_writes
+from include.bc_sales_sync.sync.prerequisites import ensure
+from include.bc_sales_sync.sync.read import source_chunks
+from include.bc_sales_sync.transforms.base import TransformContext, TransformResult
+
+log = logging.getLogger(__name__)
+
+
+def load_transform(path: str) -> Callable[[pd.DataFrame, TransformContext], TransformResult]:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@dataclass
+class Planned:
+    """A chunk's records with their couplings, ready to transform."""
+
+    frame: pd.DataFrame
+    counts: Counter
+
+    def __bool__(self) -> bool:
+        return not self.frame.empty
+
+
+class EntitySyncJob(Job):
+    """Synchronizes one mapping. Hooks are passed in, so tests can point them at the sandbox.
+
+    :param mapping: the mapping.
+    :param bc: a :class:`~include.bc_sales_sync.hooks.BusinessCentralHook`.
+    :param dataverse: a :class:`~include.bc_sales_sync.hooks.DataverseHook`.
+    """
+
+    def __init__(self, mapping: Mapping, bc, dataverse):
+        self.mapping = mapping
+        self.name = mapping.name
+        self.bc = bc
+        self.dataverse = dataverse
+        self.transform_rows = load_transform(mapping.transform)
+        self.context: TransformContext | None = None
+        self._index: pd.DataFrame | None = None
+        self._taken: set[str] = set()
+
+    def prepare(self, run: JobRun) -> None:
+        """Ensure the rows every record needs, then load the lookups once for the run."""
+        m = self.mapping
+        lookups = Lookups(self.bc, self.dataverse, state=run.state, options=m.options)
+        ensure(lookups, m.lookups, dry_run=run.dry_run)
+        frames, constants = lookups.frames_and_constants(m.lookups)
+        self.context = TransformContext(m, frames, constants)
+
+    def read(self, run: JobRun) -> Iterator[Chunk]:
+        retried = [i for i in run.state.failed_not_skipped(self.name)["bc_id"].tolist() if i]
+        yield from source_chunks(self.bc, self.mapping, run.window, retried, run.options.page_size)
+
+    def plan(self, chunk: Chunk, run: JobRun) -> Planned:
+        m = self.mapping
+        frame = chunk.records
+        if frame.empty:
+            return Planned(frame, Counter())
+        couplings = run.state.couplings(m.name, bc_ids=frame["bc_id"].tolist())
+        frame, counts = c.couple(
+            frame, couplings, name=m.name, modified=m.source.modified, full_sync=run.options.full_sync
+        )
+        if m.target.match_on and not frame["existing"].all():
+            self._load_index(run)
+        return Planned(frame, counts)
+
+    def transform(self, planned: Planned, run: JobRun) -> Changes:
+        m, frame = self.mapping, planned.frame
+        changes = Changes(counts=planned.counts)
+        if frame.empty:
+            return changes
+        result = self.transform_rows(frame, self.context)
+        found = c.match(
+            frame, result, self._index if self._index is not None else pd.DataFrame(), self._taken, m.target.match_on
+        )
+        if found:
+            log.info(
+                "%s: coupled %d records to existing Sales rows with the same %s.",
+                m.name,
+                len(found),
+                "/".join(m.target.match_on),
+            )
+            hit = c.retarget(frame, found)
+            frame = pd.concat([frame[~frame["bc_id"].isin(found)], hit], ignore_index=True)
+            result = c.replace_records(result, self.transform_rows(hit, self.context))
+        if m.couple_only:
+            return self._couple_only(frame, result, changes)
+        if m.sync_only_coupled:
+            uncoupled = set(frame.loc[~frame["existing"], "bc_id"])
+            changes.counts["skipped"] += len(uncoupled)
+            result = c.drop_records(result, uncoupled)
+            frame = frame[frame["existing"]]
+        plans, unchanged = plan_writes(frame, result)
+        changes.counts["unchanged"] += len(unchanged)
+        changes.writes = WritePlan(plans, result.requires)
+        changes.inserts = sum(1 for p in plans.values() if p.created)
+        changes.updates = len(plans) - changes.inserts
+        by_id = frame.set_index("bc_id")
+        self._frame = by_id
+        if unchanged:
+            done = list(unchanged)
+            changes.successes = self._successes(
+                done, by_id.loc[done, "target_id"].tolist(), [{"hash": unchanged[i]} for i in done]
+            )
+        changes.failures = self._failures(result.errors)
+        return changes
+
+    def write(self, changes: Changes, run: JobRun) -> Outcome:
+        plans = changes.writes.records
+        outcomes = load(self.dataverse, changes.writes, name=self.name)
+        written = [bc_id for bc_id, error in outcomes.items() if error is None]
+        failed = pd.DataFrame(
+            [{"bc_id": bc_id, "field": None, "message": e} for bc_id, e in outcomes.items() if e is not None],
+            columns=["bc_id", "field", "message"],
+        )
+        inserted = sum(1 for i in written if plans[i].created)
+        successes = self._successes(
+            written, [plans[i].primary_id for i in written], [{"hash": plans[i].hash} for i in written]
+        )
+        self._taken.update(plans[i].primary_id for i in written)
+        return Outcome(successes, self._failures(failed), inserted, len(written) - inserted)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _couple_only(self, frame: pd.DataFrame, result: TransformResult, changes: Changes) -> Changes:
+        """Couple records to the Sales rows that matched; nothing is written to Sales."""
+        m = self.mapping
+        errors = result.errors.copy()
+        keys = "/".join(m.target.match_on)
+        unmatched = frame[~frame["existing"] & ~frame["bc_id"].isin(errors["bc_id"])]
+        if not unmatched.empty:
+            values = result.primary.rows.set_index("bc_id")
+            messages = [
+                f"No {m.target.entity_set} row in Sales has the same {keys} "
+                f"({', '.join(str(values.at[i, k]) if i in values.index and k in values else '?' for k in m.target.match_on)}); "
+                "create it in Sales (or correct the value in Business Central); the record is retried on the next run."
+                for i in unmatched["bc_id"]
+            ]
+            errors = pd.concat(
+                [errors, pd.DataFrame({"bc_id": unmatched["bc_id"].values, "field": keys, "message": messages})]
+            )
+        matched = frame[frame["existing"] & ~frame["bc_id"].isin(errors["bc_id"])]
+        newly = int(matched["crm_id"].isna().sum())
+        changes.counts["unchanged"] += len(matched) - newly
+        changes.counts["modified"] += newly
+        self._frame = frame.set_index("bc_id")
+        if not matched.empty:
+            changes.successes = self._successes(matched["bc_id"].tolist(), matched["target_id"].tolist(), None)
+        changes.failures = self._failures(errors.assign(crm_id=None))
+        return changes
+
+    def _successes(self, bc_ids: list[str], crm_ids: list[str], extra: list[dict] | None) -> pd.DataFrame:
+        rows = pd.DataFrame(
+            {
+                "bc_id": bc_ids,
+                "crm_id": crm_ids,
+                "bc_modified_at": pd.to_datetime(
+                    self._frame.loc[bc_ids, self.mapping.source.modified], utc=True
+                ).tolist(),
+                "crm_modified_at": dt.datetime.now(dt.UTC),
+            }
+        )
+        if extra is not None:
+            rows["extra"] = extra
+        return rows
+
+    def _failures(self, errors: pd.DataFrame) -> pd.DataFrame | None:
+        """Errors with the Sales id of each record's coupling (when it has one)."""
+        if errors.empty:
+            return None
+        by_id = self._frame
+        crm = by_id["crm_id"] if "crm_id" in by_id else pd.Series(dtype=object)
+        errors = errors.drop_duplicates("bc_id").copy()
+        if "crm_id" not in errors or errors["crm_id"].isna().all():
+            errors["crm_id"] = errors["bc_id"].map(
+                lambda i: crm.get(i) if i in crm.index and pd.notna(crm.get(i)) else None
+            )
+        return errors
+
+    def _load_index(self, run: JobRun) -> None:
+        """Existing Sales rows of this mapping (id and match columns) and the ones already coupled,
+        read once per run."""
+        if self._index is not None:
+            return
+        t = self.mapping.target
+        rows: list[dict] = []
+        for page in self.dataverse.iter_pages(t.entity_set, select=[t.key, *t.match_on], filter=t.filter):
+            rows.extend(page)
+        self._index = c.target_index(rows, t.key, t.match_on)
+        if not self._index.empty:
+            coupled = run.state.couplings(self.name)
+            self._taken = set(coupled["crm_id"].dropna().astype(str))
