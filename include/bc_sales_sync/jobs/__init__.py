@@ -16,6 +16,7 @@ from include.bc_sales_sync.jobs.base import (
     Outcome,
     RunOptions,
     RunSummary,
+    concat,
 )
 from include.bc_sales_sync.jobs.incremental import DEFAULT_OVERLAP, Window, choose_window, run_type_of
 from include.bc_sales_sync.jobs.runner import describe_counts, run_job
@@ -35,6 +36,7 @@ __all__ = [
     "RunSummary",
     "Window",
     "choose_window",
+    "concat",
     "describe_counts",
     "run_job",
     "run_type_of",

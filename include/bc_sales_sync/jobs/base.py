@@ -47,7 +47,8 @@ class Chunk:
     """Source records read together and committed together.
 
     :param records: the job's own data for the chunk (a DataFrame for the sync jobs).
-    :param size: how many source records it holds (for progress and the ``read`` counter).
+    :param size: how many source records it holds (for progress and the ``read`` counter); a job
+        may set it while planning, when only then it knows.
     :param newest: the newest source modified time in it: where the watermark may move once the
         chunk is committed; ``None`` for chunks read out of order (retried records).
     """
@@ -85,6 +86,7 @@ class Outcome:
     failures: pd.DataFrame | None = None
     inserted: int = 0
     modified: int = 0
+    counts: Counter = field(default_factory=Counter)  # other outcomes found while writing (unchanged)
 
 
 @dataclass
@@ -139,6 +141,7 @@ class Job(ABC):
 
     name: str = ""
     direction: str = TO_CRM
+    what: str = ""  # what a finished run did, in words, before its counters ("Updated account statistics")
 
     def describe(self, window: Window) -> str:
         """The run's window in words, for the log and the summary."""
@@ -165,10 +168,19 @@ class Job(ABC):
     def write(self, changes: Changes, run: JobRun) -> Outcome:
         """Write the changes; never called in a dry run."""
 
-    def newest(self, run: JobRun) -> pd.Timestamp | None:
-        """Where the watermark moves at the end of a run, for jobs whose chunks are not read in
-        modified order (``None``: the chunks' own ``newest`` moved it already)."""
+    def finish(self, run: JobRun) -> pd.Timestamp | None:
+        """At the end of a run that went through: keep what the job keeps besides couplings, and
+        return where the watermark moves, for jobs whose chunks are not read in modified order
+        (``None``: the chunks' own ``newest`` moved it already)."""
         return None
 
     def close(self) -> None:  # noqa: B027 (optional)
         """Release what the job opened (called by the skeleton, also on failure)."""
+
+
+def concat(*frames: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The non-empty frames as one (``None`` when there are none)."""
+    present = [f for f in frames if f is not None and not f.empty]
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else pd.concat(present, ignore_index=True)

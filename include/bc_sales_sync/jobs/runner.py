@@ -13,7 +13,16 @@ from collections import Counter
 
 import pandas as pd
 
-from include.bc_sales_sync.jobs.base import COUNTERS, FAILURE_COLUMNS, Chunk, Job, JobRun, RunOptions, RunSummary
+from include.bc_sales_sync.jobs.base import (
+    COUNTERS,
+    FAILURE_COLUMNS,
+    Chunk,
+    Job,
+    JobRun,
+    RunOptions,
+    RunSummary,
+    concat,
+)
 from include.bc_sales_sync.jobs.incremental import Window
 
 log = logging.getLogger(__name__)
@@ -59,11 +68,13 @@ def run_job(job: Job, state, options: RunOptions | None = None, window: Window |
                 for chunk in job.read(run):
                     lock.refresh()  # a long run keeps its job
                     _process(job, chunk, run)
-                _advance(job, run, job.newest(run))
+                _advance(job, run, job.finish(run))
             except BaseException:
                 state.finish_job(run.job_id, status="failed", message=FAILED_MESSAGE)
                 raise
             message = describe_counts(summary.counts)
+            if job.what:
+                message = f"{job.what}: {message}"
             if options.dry_run:
                 message = "Dry run (nothing written): would have " + message
             state.finish_job(run.job_id, status="succeeded", message=message)
@@ -76,10 +87,10 @@ def run_job(job: Job, state, options: RunOptions | None = None, window: Window |
 def _process(job: Job, chunk: Chunk, run: JobRun) -> None:
     """One chunk through the pipeline, recorded before the next is read."""
     summary, state = run.summary, run.state
-    if chunk.size:
+    planned = job.plan(chunk, run)
+    if chunk.size:  # counted once planned: a job may only know then how many records it holds
         summary.pages += 1
         summary.read += chunk.size
-    planned = job.plan(chunk, run)
     if planned and not run.prepared:
         job.prepare(run)  # once, before the first chunk with work: a run with nothing to do reads no lookups
         run.prepared = True
@@ -91,8 +102,8 @@ def _process(job: Job, chunk: Chunk, run: JobRun) -> None:
         counts["failed"] += _length(changes.failures)
     else:
         outcome = job.write(changes, run) if changes.writes else None
-        successes = _concat(changes.successes, outcome and outcome.successes)
-        failures = _concat(changes.failures, outcome and outcome.failures)
+        successes = concat(changes.successes, outcome and outcome.successes)
+        failures = concat(changes.failures, outcome and outcome.failures)
         if successes is not None:
             state.record_success(job.name, run.job_id, successes)
         if failures is not None:
@@ -102,6 +113,7 @@ def _process(job: Job, chunk: Chunk, run: JobRun) -> None:
             counts["failed"] += len(failures)
             _log_failures(job.name, failures)
         if outcome is not None:
+            counts.update(outcome.counts)
             counts["inserted"] += outcome.inserted
             counts["modified"] += outcome.modified
         state.add_counts(run.job_id, **{k: int(v) for k, v in counts.items() if k in COUNTERS and v})
@@ -138,10 +150,3 @@ def _log_failures(name: str, failures: pd.DataFrame) -> None:
 
 def _length(frame: pd.DataFrame | None) -> int:
     return 0 if frame is None else len(frame.drop_duplicates("bc_id"))
-
-
-def _concat(*frames: pd.DataFrame | None) -> pd.DataFrame | None:
-    present = [f for f in frames if f is not None and not f.empty]
-    if not present:
-        return None
-    return present[0] if len(present) == 1 else pd.concat(present, ignore_index=True)

@@ -1,7 +1,6 @@
 """``CustomerStatisticsOperator``: runs one part of BC's customer statistics job from an Airflow task.
 
-Only wiring: it reads the params, builds the hooks and the state store in ``execute`` (never at
-parse time) and returns a small summary to XCom. The work is in
+Only wiring: it reads the params, opens the connections in ``execute`` (never at parse time) and returns a small summary to XCom. The work is in
 :mod:`include.bc_sales_sync.statistics`.
 """
 
@@ -107,8 +106,8 @@ class CustomerStatisticsOperator(BaseOperator):
         self.overlap = overlap
 
     def options(self, context: Context):
-        """The run's :class:`~include.bc_sales_sync.statistics.job.StatisticsOptions` from its params."""
-        from include.bc_sales_sync.statistics.job import StatisticsOptions
+        """The run's :class:`~include.bc_sales_sync.statistics.base.StatisticsOptions` from its params."""
+        from include.bc_sales_sync.statistics.base import StatisticsOptions
 
         params = context.get("params") or {}
         try:
@@ -129,23 +128,11 @@ class CustomerStatisticsOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> dict:
-        from include.bc_sales_sync.hooks import BusinessCentralHook, DataverseHook
-        from include.bc_sales_sync.state import StateStore
-        from include.bc_sales_sync.statistics.job import AccountStatisticsJob, InvoicePaymentStatusJob
+        from include.bc_sales_sync.jobs.connections import open_connections
+        from include.bc_sales_sync.statistics.accounts import AccountStatisticsJob
+        from include.bc_sales_sync.statistics.payments import InvoicePaymentStatusJob
 
         options = self.options(context)
         job = AccountStatisticsJob if self.job == "account_statistics" else InvoicePaymentStatusJob
-        state = StateStore.from_airflow(self.state_conn_id)
-        try:
-            return (
-                job(
-                    BusinessCentralHook(self.business_central_conn_id),
-                    DataverseHook(self.dataverse_conn_id),
-                    state,
-                    options,
-                )
-                .run()
-                .as_dict()
-            )
-        finally:
-            state.close()
+        with open_connections(self.business_central_conn_id, self.dataverse_conn_id, self.state_conn_id) as c:
+            return job(c.bc, c.dataverse, c.state, options).run().as_dict()

@@ -8,14 +8,11 @@ import pytest
 import requests
 
 from include.bc_sales_sync.statistics import figures as f
-from include.bc_sales_sync.statistics import job as statistics_job
-from include.bc_sales_sync.statistics.job import (
-    PAYMENT_STATUS,
-    STATISTICS,
-    AccountStatisticsJob,
-    InvoicePaymentStatusJob,
-    StatisticsOptions,
-)
+from include.bc_sales_sync.statistics import accounts as account_statistics
+from include.bc_sales_sync.statistics import base as statistics_base
+from include.bc_sales_sync.statistics.accounts import AccountStatisticsJob
+from include.bc_sales_sync.statistics.base import PAYMENT_STATUS, STATISTICS, StatisticsOptions
+from include.bc_sales_sync.statistics.payments import InvoicePaymentStatusJob
 from tests.integration.sync.conftest import rows
 from tests.integration.sync.test_invoices import EVERYTHING, invoices_by_number
 from tests.integration.sync.test_prerequisites_and_prices import (
@@ -248,7 +245,7 @@ def test_overdue_amounts_follow_the_work_date_without_data_changes(run_job, run_
     """Scheduled runs use today's date; an entry falling due changes no data, yet its customer is refreshed."""
     run_all(run_job, PREREQUISITES)
     today = [dt.datetime(2025, 6, 1, 8, 0, tzinfo=dt.UTC)]
-    monkeypatch.setattr(statistics_job, "_now", lambda: today[0])
+    monkeypatch.setattr(statistics_base, "now", lambda: today[0])
     assert counts(run_statistics(work_date=None))[0] == 5
     assert statistics_rows(dataverse)["10000"]["nav_overdueamountslcy"] == 0  # due 5 June
     today[0] = dt.datetime(2025, 6, 10, 8, 0, tzinfo=dt.UTC)
@@ -266,7 +263,7 @@ def test_pages_and_ranges_give_the_same_figures(run_job, run_statistics, dataver
     paged = statistics_rows(dataverse)
     assert counts(run_statistics(full_refresh=True)) == (0, 0, 5, 0, 0)  # one page: the same figures
     # More changed customers than fit a filter list: every customer is paged through, keeping those.
-    monkeypatch.setattr(statistics_job, "LIST_LIMIT", 1)
+    monkeypatch.setattr(account_statistics, "LIST_LIMIT", 1)
     state.uncouple(STATISTICS, state.couplings(STATISTICS)["bc_id"].head(2))  # as if never uploaded
     summary = run_statistics(page_size=2)
     assert (summary["read"], summary["inserted"], summary["failed"]) == (2, 2, 0)
