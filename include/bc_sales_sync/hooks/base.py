@@ -10,19 +10,16 @@ of a bare ``AirflowException``; and every request goes through one retry loop (t
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 import logging
 import os
 import random
-import re
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import msgspec
 import requests
@@ -39,6 +36,8 @@ from include.bc_sales_sync.hooks.exceptions import (
     error_from_response,
     safe_url,
 )
+from include.bc_sales_sync.odata import build_query
+from include.bc_sales_sync.odata import odata_time as odata_time  # sync/engine.py imports it from here
 
 T = TypeVar("T")
 Op = TypeVar("Op")
@@ -67,11 +66,6 @@ COMMON_EXTRA_FIELDS = frozenset(
         "proxies",
     }
 )
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-# Characters left as they are in OData query option values: readable, and unambiguous for parsers.
-# '+', '&', '#' and spaces are encoded ('+' would otherwise be read as a space).
-_QUERY_SAFE = "$'(),/:=@!*;"
-_KEY_SAFE = "'(),=:@!*;-._~"
 
 
 @dataclass(frozen=True)
@@ -113,88 +107,6 @@ class ConnectionSettings:
     def verify(self) -> str | bool:
         """What requests gets as ``verify=``: the CA bundle, or ``True`` (the default store). Never ``False``."""
         return self.ca_bundle or True
-
-
-def odata_literal(value: Any) -> str:
-    """An OData literal for ``value``: strings quoted (``'`` doubled); GUIDs, numbers, dates
-    (``2025-01-31``) and times (:func:`odata_time`) bare."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float, Decimal)):
-        return repr(value) if isinstance(value, float) else str(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dt.datetime):
-        return odata_time(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    text = str(value)
-    return "'" + text.replace("'", "''") + "'"
-
-
-def odata_time(value: dt.datetime) -> str:
-    """A UTC timestamp literal (milliseconds, ``Z``); a time without a zone is taken as UTC."""
-    value = value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
-
-
-def format_key(key: Any) -> str:
-    """The part inside ``entityset(...)`` for a record key, percent-encoded for a URL path.
-
-    :param key: a GUID (``str`` or :class:`uuid.UUID`) -> bare; an ``int`` -> bare; another string ->
-        quoted (``ItemCard('1906-S')``); a mapping -> an alternate or composite key
-        (``accountnumber='A1'``, ``Document_Type='Order',No='101005'``).
-    """
-    if isinstance(key, Mapping):
-        if not key:
-            raise ValueError("A composite key needs at least one field.")
-        text = ",".join(f"{name}={odata_literal(_guid_or(value))}" for name, value in key.items())
-    elif isinstance(key, uuid.UUID):
-        text = str(key)
-    elif isinstance(key, bool):
-        raise ValueError(f"{key!r} is not a record key.")
-    elif isinstance(key, int):
-        text = str(key)
-    elif isinstance(key, str):
-        if not key:
-            raise ValueError("The record key is empty.")
-        text = key if _GUID.match(key) else odata_literal(key)
-    else:
-        raise ValueError(f"Cannot use a {type(key).__name__} as a record key; pass a GUID, a string or a mapping.")
-    return quote(text, safe=_KEY_SAFE)
-
-
-def _guid_or(value: Any) -> Any:
-    if isinstance(value, str) and _GUID.match(value):
-        return uuid.UUID(value)
-    return value
-
-
-def build_query(params: Mapping[str, Any] | None) -> str:
-    """An OData query string: ``None`` values skipped, lists joined with commas, ``$`` kept readable."""
-    if not params:
-        return ""
-    parts = []
-    for name, value in params.items():
-        if value is None:
-            continue
-        if isinstance(value, (list, tuple)):
-            value = ",".join(str(v) for v in value)
-        elif isinstance(value, bool):
-            value = "true" if value else "false"
-        parts.append(f"{quote(str(name), safe='$')}={quote(str(value), safe=_QUERY_SAFE)}")
-    return "&".join(parts)
-
-
-def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    """Lists of up to ``size`` items, taken lazily so a long input never sits in memory at once."""
-    if size < 1:
-        raise ValueError("The chunk size must be at least 1.")
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
 
 
 class DynamicsHttpHook(HttpHook):
@@ -495,7 +407,7 @@ class DynamicsHttpHook(HttpHook):
 
         :param method: the HTTP method.
         :param url: a path relative to the host, or an absolute URL on the same host.
-        :param params: query options (``$filter`` ...), encoded with :func:`build_query`.
+        :param params: query options (``$filter`` ...), encoded with :func:`~include.bc_sales_sync.odata.build_query`.
         :param json: a JSON body.
         :param data: a raw body (bytes or text); give ``Content-Type`` in ``headers``.
         :param headers: extra request headers.
@@ -847,7 +759,6 @@ def _json_bytes(value: Any) -> bytes:
 
 
 def _json_default(value: Any) -> Any:
-    import datetime as dt
     import decimal
 
     if isinstance(value, (dt.datetime, dt.date)):

@@ -11,14 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from include.bc_sales_sync.hooks.base import (
-    IDEMPOTENT_METHODS,
-    DynamicsHttpHook,
-    chunked,
-    format_key,
-    odata_literal,
-)
+from include.bc_sales_sync.hooks.base import IDEMPOTENT_METHODS, DynamicsHttpHook
 from include.bc_sales_sync.hooks.exceptions import ConfigurationError, DynamicsApiError, parse_retry_after
+from include.bc_sales_sync.odata import chunked, comma_list, format_key, odata_literal, odata_string
 
 BC_RESOURCE = "https://api.businesscentral.dynamics.com"
 MAX_BATCH_SIZE = 100
@@ -152,8 +147,8 @@ class BusinessCentralHook(DynamicsHttpHook):
 
         :param service: the published service name, e.g. ``SalesPrices``.
         """
-        name = quote(self.company_name.replace("'", "''"), safe="'")
-        return self.url(f"{self.environment_root}/ODataV4/Company('{name}')/{service.lstrip('/')}")
+        company = quote(odata_string(self.company_name), safe="'")
+        return self.url(f"{self.environment_root}/ODataV4/Company({company})/{service.lstrip('/')}")
 
     # ------------------------------------------------------------------ company
 
@@ -237,7 +232,12 @@ class BusinessCentralHook(DynamicsHttpHook):
         :param web_service: read a published ODataV4 web service instead of the API.
         """
         url = self.web_service_url(entity_set) if web_service else self.api_url(entity_set)
-        params = {"$filter": filter, "$select": _csv(select), "$expand": _csv(expand), "$orderby": _csv(orderby)}
+        params = {
+            "$filter": filter,
+            "$select": comma_list(select),
+            "$expand": comma_list(expand),
+            "$orderby": comma_list(orderby),
+        }
         size = min(page_size or self.settings.page_size, self.max_page_size)
         headers = {"Prefer": f"odata.maxpagesize={size}"}
         yield from self._iter_odata_pages(url, params, headers, entity_set)
@@ -256,7 +256,7 @@ class BusinessCentralHook(DynamicsHttpHook):
         :raises NotFound: no such record.
         """
         url = self._record_url(entity_set, id, web_service)
-        return self.request("GET", url, params={"$select": _csv(select), "$expand": _csv(expand)}).json()
+        return self.request("GET", url, params={"$select": comma_list(select), "$expand": comma_list(expand)}).json()
 
     # ------------------------------------------------------------------ writes
 
@@ -439,12 +439,6 @@ class BusinessCentralHook(DynamicsHttpHook):
             )
         except Exception as exc:
             return False, str(exc)
-
-
-def _csv(value: Iterable[str] | str | None) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return ",".join(value) or None
 
 
 def _json_or_empty(response: Any) -> dict[str, Any]:

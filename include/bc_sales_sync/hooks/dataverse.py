@@ -17,13 +17,13 @@ from email.message import Message
 from email.parser import BytesParser
 from typing import Any
 
-from include.bc_sales_sync.hooks.base import IDEMPOTENT_METHODS, DynamicsHttpHook, _json_bytes, chunked, format_key
+from include.bc_sales_sync.hooks.base import IDEMPOTENT_METHODS, DynamicsHttpHook, _json_bytes
 from include.bc_sales_sync.hooks.exceptions import DynamicsApiError, error_from_response, parse_retry_after
+from include.bc_sales_sync.odata import chunked, comma_list, format_key
 
 MAX_BATCH_SIZE = 1000
 MAX_PAGE_SIZE = 5000
 _ENTITY_ID = re.compile(r"\(([^()]*)\)\s*$")
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # Statuses of a batch operation that was not carried out and may simply be sent again.
 _OPERATION_RETRY_ALWAYS = frozenset({429, 503})
 _OPERATION_RETRY_IF_IDEMPOTENT = frozenset({408, 500, 502, 504})
@@ -39,7 +39,7 @@ class BatchOperation:
     :param method: ``GET``, ``POST``, ``PATCH``, ``PUT`` or ``DELETE``.
     :param url: the request path relative to the API root.
     :param entity_set: the entity set name, e.g. ``products``.
-    :param key: a GUID, or a mapping for an alternate key (see :func:`~.base.format_key`).
+    :param key: a GUID, or a mapping for an alternate key (see :func:`~include.bc_sales_sync.odata.format_key`).
     :param body: the JSON body.
     :param headers: extra headers, e.g. ``{"If-None-Match": "*"}`` (create only) or
         ``{"If-Match": "*"}`` (update only).
@@ -148,7 +148,7 @@ class DataverseHook(DynamicsHttpHook):
         return self.url(f"{self.api_root}/{path}" if path else self.api_root)
 
     def record_url(self, entity_set: str, key: Any) -> str:
-        """``.../api/data/v9.2/<entity_set>(<key>)``; ``key`` as in :func:`~.base.format_key`."""
+        """``.../api/data/v9.2/<entity_set>(<key>)``; ``key`` as in :func:`~include.bc_sales_sync.odata.format_key`."""
         return self.api_url(f"{entity_set}({format_key(key)})")
 
     # ------------------------------------------------------------------ reads
@@ -179,7 +179,12 @@ class DataverseHook(DynamicsHttpHook):
         prefer = [f"odata.maxpagesize={size}"]
         if annotations:
             prefer.append(f'odata.include-annotations="{"*" if annotations is True else annotations}"')
-        params = {"$select": _csv(select), "$filter": filter, "$orderby": _csv(orderby), "$expand": _csv(expand)}
+        params = {
+            "$select": comma_list(select),
+            "$filter": filter,
+            "$orderby": comma_list(orderby),
+            "$expand": comma_list(expand),
+        }
         yield from self._iter_odata_pages(self.api_url(entity_set), params, {"Prefer": ",".join(prefer)}, entity_set)
 
     def get(
@@ -194,7 +199,7 @@ class DataverseHook(DynamicsHttpHook):
 
         :raises NotFound: no such row.
         """
-        params = {"$select": _csv(select), "$expand": _csv(expand)}
+        params = {"$select": comma_list(select), "$expand": comma_list(expand)}
         return self.request("GET", self.record_url(entity_set, key), params=params).json()
 
     def who_am_i(self) -> dict[str, Any]:
@@ -559,9 +564,3 @@ def _result(op: BatchOperation, part: _Part) -> BatchResult:
         error_message=message,
         headers=part.headers,
     )
-
-
-def _csv(value: Iterable[str] | str | None) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return ",".join(value) or None

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from include.bc_sales_sync.mappings.catalogue import DEFAULT_PRICE_LIST_NAME
+from include.bc_sales_sync.odata import odata_string  # sync/engine.py imports it from here too
 from include.bc_sales_sync.transforms.base import deterministic_id
 from include.bc_sales_sync.transforms.units import UNIT_GROUP_COLUMNS, UNIT_GROUP_PREFIX, resolve_unit_groups
 
@@ -23,11 +24,6 @@ log = logging.getLogger(__name__)
 
 
 COUPLINGS_PREFIX = "couplings:"
-
-
-def odata_string(value: str) -> str:
-    """A quoted OData string literal."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 class LookupFailed(LookupError):

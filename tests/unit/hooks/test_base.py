@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-from decimal import Decimal
 
 import pytest
 import requests
@@ -24,7 +22,6 @@ from include.bc_sales_sync.hooks import (
     RateLimited,
     TransientError,
 )
-from include.bc_sales_sync.hooks.base import build_query, chunked, format_key
 from tests.unit.hooks.conftest import CLIENT_SECRET, DATAVERSE_HOST, Reply
 
 API = f"{DATAVERSE_HOST}/api/data/v9.2"
@@ -430,45 +427,3 @@ def test_run_keeps_httphook_semantics(hook, fake):
     assert hook.run("/api/data/v9.2/missing", extra_options={"check_response": False}).status_code == 404
     with pytest.raises(NotFound):
         hook.run("/api/data/v9.2/missing")
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def test_format_key():
-    guid = "6f2a1c4e-8b3d-4e5f-9a7b-1c2d3e4f5a6b"
-    assert format_key(guid) == guid
-    assert format_key("1906-S") == "'1906-S'"
-    assert format_key(7) == "7"
-    assert format_key({"Document_Type": "Order", "No": "101005"}) == "Document_Type='Order',No='101005'"
-    assert format_key({"name": "O'Neil & Co/1"}) == "name='O''Neil%20%26%20Co%2F1'"
-    assert format_key({"parentid": guid, "n": 2}) == f"parentid={guid},n=2"
-    assert format_key({"Currency_Code": "EUR", "Starting_Date": dt.date(2025, 1, 31)}) == (
-        "Currency_Code='EUR',Starting_Date=2025-01-31"
-    )
-    later = dt.datetime(2025, 1, 31, 13, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
-    assert format_key({"modifiedon": later, "price": Decimal("9.50")}) == (
-        "modifiedon=2025-01-31T12:30:00.000Z,price=9.50"
-    )
-    assert format_key({"modifiedon": dt.datetime(2025, 1, 31)}) == "modifiedon=2025-01-31T00:00:00.000Z"  # UTC
-    with pytest.raises(ValueError):
-        format_key("")
-
-
-def test_build_query_encodes_what_must_be_encoded():
-    query = build_query({"$filter": "name eq 'a+b & c#'", "$select": ["a", "b"], "$top": None})
-    assert query == "$filter=name%20eq%20'a%2Bb%20%26%20c%23'&$select=a,b"
-
-
-def test_chunked_is_lazy():
-    consumed = []
-
-    def source():
-        for i in range(7):
-            consumed.append(i)
-            yield i
-
-    chunks = chunked(source(), 3)
-    assert next(chunks) == [0, 1, 2]
-    assert consumed == [0, 1, 2]
-    assert list(chunks) == [[3, 4, 5], [6]]
