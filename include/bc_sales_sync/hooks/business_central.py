@@ -11,15 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from include.bc_sales_sync.hooks.base import IDEMPOTENT_METHODS, DynamicsHttpHook
+from include.bc_sales_sync.hooks.base import DynamicsHttpHook
 from include.bc_sales_sync.hooks.exceptions import ConfigurationError, DynamicsApiError, parse_retry_after
+from include.bc_sales_sync.hooks.retries import IDEMPOTENT_METHODS, retryable_status
 from include.bc_sales_sync.odata import chunked, comma_list, format_key, odata_literal, odata_string
 
 BC_RESOURCE = "https://api.businesscentral.dynamics.com"
 MAX_BATCH_SIZE = 100
-# Statuses of a batch operation that was not carried out and may simply be sent again.
-_OPERATION_RETRY_ALWAYS = frozenset({429, 503})
-_OPERATION_RETRY_IF_IDEMPOTENT = frozenset({408, 500, 502, 504})
 
 
 @dataclass
@@ -337,10 +335,7 @@ class BusinessCentralHook(DynamicsHttpHook):
             return self._parse_batch(items, response.json())
 
         def retry_after(item: BcBatchRequest, result: BcBatchResponse) -> float | bool | None:
-            retry = result.status in _OPERATION_RETRY_ALWAYS or (
-                result.status in _OPERATION_RETRY_IF_IDEMPOTENT and item.method.upper() in IDEMPOTENT_METHODS
-            )
-            if not retry or transactional:
+            if not retryable_status(result.status, item.method) or transactional:
                 return False
             headers = {k.lower(): v for k, v in (result.headers or {}).items()}
             return parse_retry_after(headers.get("retry-after"))
