@@ -17,6 +17,7 @@ import requests
 
 from bench.harness import BC_CONN_ID, BenchSandbox, bench_sandbox, generator_kinds
 from bench.report import Figure, within
+from include.bc_sales_sync.odata import odata_string
 
 PAGE = 5000
 LIST_BUDGET_SECONDS = 1.0
@@ -194,9 +195,9 @@ def run(items: int = 100_000, dataverse_rows: int = 100_000, repeat: int = 3, ba
             api = f"{c.bc_api_root}/api/v2.0/companies({c.company_id})"
             listing = timed_listing(bc, f"{api}/items", repeat)
             figures.append(_listing_figure(f"BC API items: list {listing['records']:,} in pages of {PAGE:,}", listing))
-            company = quote(c.company_name.replace("'", "''"), safe="'")
+            company = quote(odata_string(c.company_name), safe="'")
             card = timed_listing(
-                bc, f"{c.bc_api_root}/ODataV4/Company('{company}')/ItemCard", repeat, {"$select": ITEM_CARD_SELECT}
+                bc, f"{c.bc_api_root}/ODataV4/Company({company})/ItemCard", repeat, {"$select": ITEM_CARD_SELECT}
             )
             figures.append(
                 _listing_figure(

@@ -1,203 +1,44 @@
 """``DynamicsHttpHook``: what the Business Central and Dataverse hooks share.
 
 It builds on providers-http's :class:`~airflow.providers.http.hooks.http.HttpHook` but replaces the
-parts that do not fit these APIs: connection ``extra`` keys are settings, not headers; the login and
-password are the Entra ID client id and secret, not basic auth; statuses become typed errors instead
-of a bare ``AirflowException``; and every request goes through one retry loop (tenacity) that honours
-``Retry-After``, backs off on 5xx and dropped connections, and stays inside a total time budget.
+parts that do not fit these APIs: connection ``extra`` keys are settings, not headers (``settings``);
+the login and password are the Entra ID client id and secret, not basic auth; statuses become typed
+errors instead of a bare ``AirflowException``; every request goes through one retry loop that
+honours ``Retry-After``, backs off on 5xx and dropped connections, and stays inside a total time
+budget (``retries``); collections are read a page at a time (``paging``). This module is the
+transport: the session, TLS with the connection's CA bundle, the token header, sending one request.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
+import decimal
 import json
 import logging
-import os
-import random
-import re
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+from urllib.parse import urlsplit
 
-import msgspec
 import requests
-import tenacity
 from airflow.providers.http.hooks.http import HttpHook
 
-from include.bc_sales_sync.hooks.auth import DEFAULT_AUTHORITY, EntraTokenProvider
+from include.bc_sales_sync.hooks.auth import EntraTokenProvider
 from include.bc_sales_sync.hooks.exceptions import (
     ConfigurationError,
     ConnectionDropped,
     DynamicsApiError,
-    RateLimited,
-    TransientError,
     error_from_response,
     safe_url,
 )
-
-T = TypeVar("T")
-Op = TypeVar("Op")
-R = TypeVar("R")
-
-# Replaying these cannot create a second record: GET/HEAD read, PUT/PATCH set values on a known
-# key (our PATCHes are upserts with deterministic ids), DELETE removes a known key. POST may create.
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
-# 503 means "not processed, come back later" and 429 is rejected before any work, so even a
-# non-idempotent request may be sent again; 500/502/504 may have been half done.
-_RETRY_ALWAYS = frozenset({429, 503})
-_RETRY_IF_IDEMPOTENT = frozenset({408, 500, 502, 504})
-
-# Settings every Dynamics connection understands in its ``extra``.
-COMMON_EXTRA_FIELDS = frozenset(
-    {
-        "tenant_id",
-        "authority",
-        "scope",
-        "ca_bundle",
-        "page_size",
-        "max_retry_seconds",
-        "max_attempts",
-        "timeout",
-        "verify",
-        "proxies",
-    }
-)
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-# Characters left as they are in OData query option values: readable, and unambiguous for parsers.
-# '+', '&', '#' and spaces are encoded ('+' would otherwise be read as a space).
-_QUERY_SAFE = "$'(),/:=@!*;"
-_KEY_SAFE = "'(),=:@!*;-._~"
+from include.bc_sales_sync.hooks.paging import PagingMixin
+from include.bc_sales_sync.hooks.retries import IDEMPOTENT_METHODS, RetryMixin
+from include.bc_sales_sync.hooks.settings import ConnectionSettings, ConnectionSettingsMixin
+from include.bc_sales_sync.odata import build_query
 
 
-@dataclass(frozen=True)
-class ConnectionSettings:
-    """The settings of one Dynamics connection, validated.
-
-    :param conn_id: the Airflow connection id.
-    :param base_url: ``https://host[:port]`` from the connection host (and port).
-    :param client_id: the Entra ID application (client) id: the connection login.
-    :param client_secret: the client secret: the connection password.
-    :param tenant_id: extra ``tenant_id``.
-    :param authority: extra ``authority``, the login host.
-    :param scope: extra ``scope``, or the service's default.
-    :param ca_bundle: extra ``ca_bundle``: a CA file that verifies the service's certificates.
-    :param page_size: extra ``page_size``: records per page requested with ``Prefer: odata.maxpagesize``.
-    :param max_retry_seconds: extra ``max_retry_seconds``: the total time one call may spend retrying.
-    :param max_attempts: extra ``max_attempts``: the attempts one call may make.
-    :param timeout: extra ``timeout``: seconds to wait for a response.
-    :param proxies: extra ``proxies``.
-    :param extra: every extra key, for service-specific settings.
-    """
-
-    conn_id: str
-    base_url: str
-    client_id: str
-    client_secret: str = field(repr=False)
-    tenant_id: str
-    authority: str
-    scope: str
-    ca_bundle: str | None
-    page_size: int
-    max_retry_seconds: float
-    max_attempts: int
-    timeout: float
-    proxies: Mapping[str, str] | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
-
-    @property
-    def verify(self) -> str | bool:
-        """What requests gets as ``verify=``: the CA bundle, or ``True`` (the default store). Never ``False``."""
-        return self.ca_bundle or True
-
-
-def odata_literal(value: Any) -> str:
-    """An OData literal for ``value``: strings quoted (``'`` doubled); GUIDs, numbers, dates
-    (``2025-01-31``) and times (:func:`odata_time`) bare."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float, Decimal)):
-        return repr(value) if isinstance(value, float) else str(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dt.datetime):
-        return odata_time(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    text = str(value)
-    return "'" + text.replace("'", "''") + "'"
-
-
-def odata_time(value: dt.datetime) -> str:
-    """A UTC timestamp literal (milliseconds, ``Z``); a time without a zone is taken as UTC."""
-    value = value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
-
-
-def format_key(key: Any) -> str:
-    """The part inside ``entityset(...)`` for a record key, percent-encoded for a URL path.
-
-    :param key: a GUID (``str`` or :class:`uuid.UUID`) -> bare; an ``int`` -> bare; another string ->
-        quoted (``ItemCard('1906-S')``); a mapping -> an alternate or composite key
-        (``accountnumber='A1'``, ``Document_Type='Order',No='101005'``).
-    """
-    if isinstance(key, Mapping):
-        if not key:
-            raise ValueError("A composite key needs at least one field.")
-        text = ",".join(f"{name}={odata_literal(_guid_or(value))}" for name, value in key.items())
-    elif isinstance(key, uuid.UUID):
-        text = str(key)
-    elif isinstance(key, bool):
-        raise ValueError(f"{key!r} is not a record key.")
-    elif isinstance(key, int):
-        text = str(key)
-    elif isinstance(key, str):
-        if not key:
-            raise ValueError("The record key is empty.")
-        text = key if _GUID.match(key) else odata_literal(key)
-    else:
-        raise ValueError(f"Cannot use a {type(key).__name__} as a record key; pass a GUID, a string or a mapping.")
-    return quote(text, safe=_KEY_SAFE)
-
-
-def _guid_or(value: Any) -> Any:
-    if isinstance(value, str) and _GUID.match(value):
-        return uuid.UUID(value)
-    return value
-
-
-def build_query(params: Mapping[str, Any] | None) -> str:
-    """An OData query string: ``None`` values skipped, lists joined with commas, ``$`` kept readable."""
-    if not params:
-        return ""
-    parts = []
-    for name, value in params.items():
-        if value is None:
-            continue
-        if isinstance(value, (list, tuple)):
-            value = ",".join(str(v) for v in value)
-        elif isinstance(value, bool):
-            value = "true" if value else "false"
-        parts.append(f"{quote(str(name), safe='$')}={quote(str(value), safe=_QUERY_SAFE)}")
-    return "&".join(parts)
-
-
-def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    """Lists of up to ``size`` items, taken lazily so a long input never sits in memory at once."""
-    if size < 1:
-        raise ValueError("The chunk size must be at least 1.")
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
-
-
-class DynamicsHttpHook(HttpHook):
+class DynamicsHttpHook(ConnectionSettingsMixin, RetryMixin, PagingMixin, HttpHook):
     """Base hook for the Dynamics 365 Web APIs (Business Central, Dataverse) with Entra ID tokens.
 
     Connection fields (``conn_type="http"``): host = the service URL (``https://...``); login = the
@@ -227,23 +68,13 @@ class DynamicsHttpHook(HttpHook):
     hook_name = "Dynamics 365"
     #: The service's name in messages and logs.
     service_name = "Dynamics 365"
-    extra_fields: frozenset[str] = frozenset()
-    default_page_size = 1000
-    max_page_size = 5000
     default_headers = {
         "Accept": "application/json",
         "OData-MaxVersion": "4.0",
         "OData-Version": "4.0",
         "User-Agent": "bc-sales-sync",
     }
-    default_max_retry_seconds = 300.0
-    default_max_attempts = 30
-    default_timeout = 120.0
     connect_timeout = 15.0
-    #: Exponential backoff without ``Retry-After``: first wait, ceiling, and random jitter added (seconds).
-    backoff_initial = 1.0
-    backoff_max = 30.0
-    backoff_jitter = 1.0
 
     def __init__(
         self,
@@ -287,111 +118,6 @@ class DynamicsHttpHook(HttpHook):
         return logging.getLogger(f"{type(self).__module__}.{type(self).__name__}")
 
     # ------------------------------------------------------------------ connection and session
-
-    @property
-    def settings(self) -> ConnectionSettings:
-        """The validated connection settings (read once per hook)."""
-        if self._settings is None:
-            self._settings = self._read_settings(self.get_connection(self.http_conn_id))
-        return self._settings
-
-    def default_scope(self, base_url: str) -> str:
-        """The token scope when the connection's extra has none."""
-        return f"{base_url}/.default"
-
-    def _read_settings(self, conn: Any) -> ConnectionSettings:
-        cid = self.http_conn_id
-        extra = dict(conn.extra_dejson or {})
-        unknown = sorted(set(extra) - COMMON_EXTRA_FIELDS - self.extra_fields)
-        if unknown:
-            # Plain HttpHook would send these as headers; here they are ignored, so say so (names only).
-            self.log.warning("Connection '%s': ignoring unknown extra key(s) %s.", cid, ", ".join(unknown))
-
-        host = (conn.host or "").strip().rstrip("/")
-        if not host:
-            raise ConfigurationError(
-                f"Connection '{cid}' has no host; set it to the {self.service_name} URL (https://...)."
-            )
-        base_url = host if "://" in host else f"{conn.schema or 'https'}://{host}"
-        if conn.port and not urlsplit(base_url).port:
-            base_url = f"{base_url}:{conn.port}"
-        parts = urlsplit(base_url)
-        if parts.scheme != "https" or not parts.hostname:
-            raise ConfigurationError(
-                f"Connection '{cid}': the host must be an https:// URL (TLS is always used), not {base_url!r}."
-            )
-        if not conn.login:
-            raise ConfigurationError(
-                f"Connection '{cid}' has no login; set it to the Entra ID application (client) id."
-            )
-        if not conn.password:
-            raise ConfigurationError(f"Connection '{cid}' has no password; set it to the application's client secret.")
-        tenant_id = str(extra.get("tenant_id") or "").strip()
-        if not tenant_id:
-            raise ConfigurationError(
-                f"Connection '{cid}': extra 'tenant_id' is missing; set it to the Entra ID directory (tenant) id."
-            )
-
-        ca_bundle = extra.get("ca_bundle")
-        verify = extra.get("verify", extra.get("verify_ssl"))
-        if isinstance(verify, str) and verify.strip().lower() in ("false", "0", "no", "off"):
-            verify = False
-        if verify is False:
-            raise ConfigurationError(
-                f"Connection '{cid}': TLS verification cannot be switched off; remove extra 'verify' and set "
-                "'ca_bundle' to the CA file that signed the server's certificate."
-            )
-        if isinstance(verify, str) and verify.strip().lower() not in ("true", "1", "yes", "on") and not ca_bundle:
-            ca_bundle = verify  # requests' convention: verify=<path>
-        if ca_bundle is not None:
-            ca_bundle = os.path.expanduser(str(ca_bundle))
-            if not os.path.exists(ca_bundle):
-                raise ConfigurationError(
-                    f"Connection '{cid}': extra 'ca_bundle' points to {ca_bundle}, which does not exist; "
-                    "set it to the path of the CA certificate file."
-                )
-
-        def number(name: str, default: float, cast: Callable[[Any], float], minimum: float) -> Any:
-            value = self._overrides.get(name)
-            if value is None:
-                value = extra.get(name, default)
-            try:
-                value = cast(value)
-            except (TypeError, ValueError):
-                raise ConfigurationError(
-                    f"Connection '{cid}': extra '{name}' must be a number, not {value!r}."
-                ) from None
-            if value < minimum:
-                raise ConfigurationError(f"Connection '{cid}': extra '{name}' must be at least {minimum:g}.")
-            return value
-
-        page_size = number("page_size", self.default_page_size, int, 1)
-        if page_size > self.max_page_size:
-            self.log.warning(
-                "Connection '%s': page_size %d exceeds the %s maximum; using %d.",
-                cid,
-                page_size,
-                self.service_name,
-                self.max_page_size,
-            )
-            page_size = self.max_page_size
-        proxies = extra.get("proxies", extra.get("proxy"))
-        return ConnectionSettings(
-            conn_id=cid,
-            base_url=base_url,
-            client_id=str(conn.login),
-            client_secret=str(conn.password),
-            tenant_id=tenant_id,
-            authority=str(extra.get("authority") or DEFAULT_AUTHORITY),
-            scope=str(extra.get("scope") or self.default_scope(base_url)),
-            ca_bundle=ca_bundle,
-            page_size=page_size,
-            max_retry_seconds=number("max_retry_seconds", self.default_max_retry_seconds, float, 0),
-            max_attempts=number("max_attempts", self.default_max_attempts, int, 1),
-            timeout=number("timeout", self.default_timeout, float, 1),
-            proxies=proxies if isinstance(proxies, Mapping) else None,
-            extra=extra,
-        )
 
     def get_conn(self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None):
         """The hook's ``requests.Session``, created once.
@@ -495,7 +221,7 @@ class DynamicsHttpHook(HttpHook):
 
         :param method: the HTTP method.
         :param url: a path relative to the host, or an absolute URL on the same host.
-        :param params: query options (``$filter`` ...), encoded with :func:`build_query`.
+        :param params: query options (``$filter`` ...), encoded with :func:`~include.bc_sales_sync.odata.build_query`.
         :param json: a JSON body.
         :param data: a raw body (bytes or text); give ``Content-Type`` in ``headers``.
         :param headers: extra request headers.
@@ -513,7 +239,7 @@ class DynamicsHttpHook(HttpHook):
         body: bytes | None
         request_headers = dict(headers or {})
         if json is not None:
-            body = _json_bytes(json)
+            body = json_bytes(json)
             request_headers.setdefault("Content-Type", "application/json; charset=utf-8")
         elif isinstance(data, str):
             body = data.encode("utf-8")
@@ -526,161 +252,6 @@ class DynamicsHttpHook(HttpHook):
             return self._send(method, full_url, body, request_headers, ok_statuses, timeout)
 
         return self.with_retries(attempt, idempotent=idempotent, what=f"{method} {safe_url(full_url)}")
-
-    def with_retries(self, fn: Callable[[], T], *, idempotent: bool, what: str) -> T:
-        """Call ``fn`` until it succeeds, retrying retryable :class:`DynamicsApiError` as described in
-        :meth:`request`. Raises the last error, annotated with the attempts made, when giving up.
-
-        :param fn: one attempt.
-        :param idempotent: whether ``fn`` may be repeated after an unclear failure.
-        :param what: how log lines name the call.
-        """
-        settings = self.settings
-        start = self._clock()
-
-        def wait(state: tenacity.RetryCallState) -> float:
-            error = state.outcome.exception() if state.outcome else None
-            retry_after = getattr(error, "retry_after", None)
-            if retry_after is not None:
-                # Honour the service's wait; a wait beyond the budget makes ``stop`` give up now.
-                return min(float(retry_after), settings.max_retry_seconds + 1)
-            return self._backoff(state.attempt_number)
-
-        def stop(state: tenacity.RetryCallState) -> bool:
-            if state.attempt_number >= settings.max_attempts:
-                return True
-            return (self._clock() - start) + state.upcoming_sleep > settings.max_retry_seconds
-
-        def before_sleep(state: tenacity.RetryCallState) -> None:
-            self.retry_count += 1
-            error = state.outcome.exception() if state.outcome else None
-            reason = (
-                f"HTTP {error.status} {type(error).__name__}"
-                if isinstance(error, DynamicsApiError) and error.status
-                else type(error).__name__
-            )
-            self.log.warning(
-                "%s %s: %s; retry %d of %d in %.1f s.",
-                self.service_name,
-                what,
-                reason,
-                state.attempt_number,
-                settings.max_attempts - 1,
-                state.upcoming_sleep,
-            )
-
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(lambda exc: self._retryable(exc, idempotent)),
-            wait=wait,
-            stop=stop,
-            sleep=self._sleep,
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-        attempts = 0
-
-        def counted() -> T:
-            nonlocal attempts
-            attempts += 1
-            return fn()
-
-        try:
-            return retrying(counted)
-        except DynamicsApiError as error:
-            # Only a retryable error can end the loop by exhausting the budget: say how hard we tried.
-            if self._retryable(error, idempotent):
-                error.attempts = attempts
-                error.retry_seconds = self._clock() - start
-                error.retry_budget = settings.max_retry_seconds
-            raise
-
-    def retry_operations(
-        self,
-        items: list[Op],
-        send: Callable[[list[Op]], list[R]],
-        retry_after: Callable[[Op, R], float | bool | None],
-        *,
-        what: str,
-    ) -> list[R]:
-        """Send ``items`` (the operations of one batch) and send again those whose own result was
-        throttled or failed temporarily, until none is left or the retry budget is spent.
-
-        :param items: the operations.
-        :param send: sends a list of operations, returns their results in the same order.
-        :param retry_after: per (operation, result): ``False`` when done (success or a lasting
-            failure); otherwise the seconds the service asked to wait, or ``None`` for backoff.
-        :param what: how log lines name the batch.
-        :return: one result per operation, in order; operations still failing keep their last result.
-        """
-        settings = self.settings
-        results = send(items)
-        start = self._clock()
-        attempt = 1
-        while True:
-            pending: list[int] = []
-            waits: list[float] = []
-            for index, (item, result) in enumerate(zip(items, results, strict=True)):
-                decision = retry_after(item, result)
-                if decision is False:
-                    continue
-                pending.append(index)
-                if decision is not None and decision is not True:
-                    waits.append(float(decision))
-            if not pending:
-                return results
-            wait = max(waits) if waits else self._backoff(attempt)
-            if attempt >= settings.max_attempts or (self._clock() - start) + wait > settings.max_retry_seconds:
-                self.log.warning(
-                    "%s %s: %d operation(s) still throttled or failing after %d attempt(s) over %.0f s "
-                    "(max_attempts=%d, max_retry_seconds=%g); reporting them as failed.",
-                    self.service_name,
-                    what,
-                    len(pending),
-                    attempt,
-                    self._clock() - start,
-                    settings.max_attempts,
-                    settings.max_retry_seconds,
-                )
-                for index in pending:
-                    result = results[index]
-                    if hasattr(result, "error_message"):
-                        result.error_message = (
-                            f"{result.error_message or 'Temporary failure'} (gave up after {attempt} attempt(s); "
-                            "it is retried on the next run)"
-                        )
-                return results
-            self.retry_count += 1
-            self.log.warning(
-                "%s %s: %d of %d operation(s) throttled or failed temporarily; sending them again in %.1f s "
-                "(attempt %d of %d).",
-                self.service_name,
-                what,
-                len(pending),
-                len(items),
-                wait,
-                attempt + 1,
-                settings.max_attempts,
-            )
-            self._sleep(wait)
-            again = send([items[i] for i in pending])
-            for index, result in zip(pending, again, strict=True):
-                results[index] = result
-            attempt += 1
-
-    def _backoff(self, attempt: int) -> float:
-        return min(self.backoff_max, self.backoff_initial * 2 ** (attempt - 1)) + random.uniform(0, self.backoff_jitter)
-
-    @staticmethod
-    def _retryable(error: BaseException, idempotent: bool) -> bool:
-        if not isinstance(error, TransientError):
-            return False
-        if not error.sent or isinstance(error, RateLimited):
-            return True
-        if isinstance(error, ConnectionDropped):
-            return idempotent
-        if error.status in _RETRY_ALWAYS:
-            return True
-        return idempotent and (error.status in _RETRY_IF_IDEMPOTENT or error.status is None)
 
     def _token(self, *, force_refresh: bool = False) -> str:
         return self.token_provider.get_token(force_refresh=force_refresh)
@@ -756,60 +327,6 @@ class DynamicsHttpHook(HttpHook):
             sent=not never_sent,
         )
 
-    # ------------------------------------------------------------------ OData helpers
-
-    def _iter_odata_pages(
-        self, url: str, params: Mapping[str, Any] | None, headers: Mapping[str, str], label: str
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Yield each page's ``value`` list, following ``@odata.nextLink`` verbatim until it is absent."""
-        next_url: str | None = url
-        query: Mapping[str, Any] | None = params
-        page = total = 0
-        seen: set[str] = set()
-        while next_url:
-            response = self.request("GET", next_url, params=query, headers=headers)
-            try:
-                # msgspec decodes a page of 5,000 records about twice as fast as the json module.
-                payload = msgspec.json.decode(response.content)
-            except msgspec.DecodeError as exc:
-                raise DynamicsApiError(
-                    f"{self.service_name} GET {safe_url(response.url)} returned a page that is not valid JSON "
-                    f"({exc}); the response was cut off or is not from the OData API.",
-                    url=response.url,
-                    method="GET",
-                ) from None
-            records = payload.get("value") if isinstance(payload, dict) else None
-            if not isinstance(records, list):
-                raise DynamicsApiError(
-                    f"{self.service_name} GET {safe_url(response.url)} returned no 'value' list; is "
-                    f"'{label}' a collection?",
-                    url=response.url,
-                    method="GET",
-                )
-            page += 1
-            total += len(records)
-            link = payload.get("@odata.nextLink")
-            del payload
-            self.log.info(
-                "%s %s: page %d, %d record(s), %d so far%s.",
-                self.service_name,
-                label,
-                page,
-                len(records),
-                total,
-                "" if link else " (last page)",
-            )
-            yield records
-            if link and link in seen:
-                raise DynamicsApiError(
-                    f"{self.service_name} {label}: the server repeated a next link; stopping to avoid a loop.",
-                    url=link,
-                    method="GET",
-                )
-            if link:
-                seen.add(link)
-            next_url, query = link, None
-
     # ------------------------------------------------------------------ HttpHook compatibility
 
     def run(
@@ -842,14 +359,12 @@ class DynamicsHttpHook(HttpHook):
         )
 
 
-def _json_bytes(value: Any) -> bytes:
+def json_bytes(value: Any) -> bytes:
+    """A request body: compact UTF-8 JSON; dates, GUIDs, decimals and numpy/pandas scalars as JSON values."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default).encode("utf-8")
 
 
 def _json_default(value: Any) -> Any:
-    import datetime as dt
-    import decimal
-
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()
     if isinstance(value, uuid.UUID):

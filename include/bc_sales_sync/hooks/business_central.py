@@ -11,20 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from include.bc_sales_sync.hooks.base import (
-    IDEMPOTENT_METHODS,
-    DynamicsHttpHook,
-    chunked,
-    format_key,
-    odata_literal,
-)
+from include.bc_sales_sync.hooks.base import DynamicsHttpHook
 from include.bc_sales_sync.hooks.exceptions import ConfigurationError, DynamicsApiError, parse_retry_after
+from include.bc_sales_sync.hooks.retries import IDEMPOTENT_METHODS, retryable_status
+from include.bc_sales_sync.odata import chunked, comma_list, format_key, odata_literal, odata_string
 
 BC_RESOURCE = "https://api.businesscentral.dynamics.com"
 MAX_BATCH_SIZE = 100
-# Statuses of a batch operation that was not carried out and may simply be sent again.
-_OPERATION_RETRY_ALWAYS = frozenset({429, 503})
-_OPERATION_RETRY_IF_IDEMPOTENT = frozenset({408, 500, 502, 504})
 
 
 @dataclass
@@ -152,8 +145,8 @@ class BusinessCentralHook(DynamicsHttpHook):
 
         :param service: the published service name, e.g. ``SalesPrices``.
         """
-        name = quote(self.company_name.replace("'", "''"), safe="'")
-        return self.url(f"{self.environment_root}/ODataV4/Company('{name}')/{service.lstrip('/')}")
+        company = quote(odata_string(self.company_name), safe="'")
+        return self.url(f"{self.environment_root}/ODataV4/Company({company})/{service.lstrip('/')}")
 
     # ------------------------------------------------------------------ company
 
@@ -237,7 +230,12 @@ class BusinessCentralHook(DynamicsHttpHook):
         :param web_service: read a published ODataV4 web service instead of the API.
         """
         url = self.web_service_url(entity_set) if web_service else self.api_url(entity_set)
-        params = {"$filter": filter, "$select": _csv(select), "$expand": _csv(expand), "$orderby": _csv(orderby)}
+        params = {
+            "$filter": filter,
+            "$select": comma_list(select),
+            "$expand": comma_list(expand),
+            "$orderby": comma_list(orderby),
+        }
         size = min(page_size or self.settings.page_size, self.max_page_size)
         headers = {"Prefer": f"odata.maxpagesize={size}"}
         yield from self._iter_odata_pages(url, params, headers, entity_set)
@@ -256,7 +254,7 @@ class BusinessCentralHook(DynamicsHttpHook):
         :raises NotFound: no such record.
         """
         url = self._record_url(entity_set, id, web_service)
-        return self.request("GET", url, params={"$select": _csv(select), "$expand": _csv(expand)}).json()
+        return self.request("GET", url, params={"$select": comma_list(select), "$expand": comma_list(expand)}).json()
 
     # ------------------------------------------------------------------ writes
 
@@ -337,10 +335,7 @@ class BusinessCentralHook(DynamicsHttpHook):
             return self._parse_batch(items, response.json())
 
         def retry_after(item: BcBatchRequest, result: BcBatchResponse) -> float | bool | None:
-            retry = result.status in _OPERATION_RETRY_ALWAYS or (
-                result.status in _OPERATION_RETRY_IF_IDEMPOTENT and item.method.upper() in IDEMPOTENT_METHODS
-            )
-            if not retry or transactional:
+            if not retryable_status(result.status, item.method) or transactional:
                 return False
             headers = {k.lower(): v for k, v in (result.headers or {}).items()}
             return parse_retry_after(headers.get("retry-after"))
@@ -439,12 +434,6 @@ class BusinessCentralHook(DynamicsHttpHook):
             )
         except Exception as exc:
             return False, str(exc)
-
-
-def _csv(value: Iterable[str] | str | None) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return ",".join(value) or None
 
 
 def _json_or_empty(response: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from include.bc_sales_sync.hooks.base import odata_time
+from include.bc_sales_sync.odata import odata_time
 
 # Re-read this much before the watermark: writes are idempotent and unchanged records cost no
 # write, so a small overlap guards against records committed with a slightly older timestamp.

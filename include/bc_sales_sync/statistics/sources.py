@@ -13,27 +13,16 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from include.bc_sales_sync.hooks.base import odata_time
+from include.bc_sales_sync.odata import MAX_OR_VALUES, any_of, between, chunked, odata_time
 from include.bc_sales_sync.statistics.figures import CUSTOMER_FIELDS, ENTRY_FIELDS, LINE_FIELDS
-from include.bc_sales_sync.sync.lookups import odata_string
 
 CUSTOMERS = "CustomerCard"
 ENTRIES = "CustLedgerEntries"
 LINES = "SalesLines"
 MODIFIED = "SystemModifiedAt"
-# At most this many values in one "or" list: keeps URLs short (a GUID condition is ~50 characters).
-OR_LIMIT = 40
-
-
-def any_of(column: str, values: Iterable[str], *, guid: bool = False) -> str:
-    """``(column eq 'a' or column eq 'b')``; GUIDs are unquoted."""
-    literal = (lambda v: v) if guid else odata_string
-    return "(" + " or ".join(f"{column} eq {literal(v)}" for v in values) + ")"
-
-
-def between(column: str, low: str, high: str) -> str:
-    """``(column ge 'low' and column le 'high')``."""
-    return f"({column} ge {odata_string(low)} and {column} le {odata_string(high)})"
+# The statistics job imports the OData helpers from this module (any_of and between too), by these names.
+OR_LIMIT = MAX_OR_VALUES
+chunks = chunked
 
 
 @dataclass(frozen=True)
@@ -48,11 +37,6 @@ class Customers:
         if self.low is not None and self.high is not None:
             return between(column, self.low, self.high)
         return any_of(column, self.numbers)
-
-
-def chunks(values: list, size: int) -> Iterator[list]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 class Reader:
@@ -104,11 +88,11 @@ class Reader:
     # -- customers ----------------------------------------------------------------------------
 
     def customers_by_id(self, ids: list[str]) -> Iterator[pd.DataFrame]:
-        for part in chunks(sorted(ids), OR_LIMIT):
+        for part in chunked(sorted(ids), MAX_OR_VALUES):
             yield from self.pages(CUSTOMERS, CUSTOMER_FIELDS, any_of("SystemId", part, guid=True))
 
     def customers_by_number(self, numbers: list[str]) -> Iterator[pd.DataFrame]:
-        for part in chunks(sorted(numbers), OR_LIMIT):
+        for part in chunked(sorted(numbers), MAX_OR_VALUES):
             yield from self.pages(CUSTOMERS, CUSTOMER_FIELDS, any_of("No", part))
 
     def all_customers(self) -> Iterator[pd.DataFrame]:

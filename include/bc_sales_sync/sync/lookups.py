@@ -16,17 +16,13 @@ from typing import Any
 
 import pandas as pd
 
+from include.bc_sales_sync.odata import odata_string
 from include.bc_sales_sync.transforms.units import UNIT_GROUP_COLUMNS, UNIT_GROUP_PREFIX, resolve_unit_groups
 
 log = logging.getLogger(__name__)
 
 
 COUPLINGS_PREFIX = "couplings:"
-
-
-def odata_string(value: str) -> str:
-    """A quoted OData string literal."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 class LookupFailed(LookupError):

@@ -12,7 +12,8 @@ import logging
 from collections.abc import Callable, Iterable
 
 from include.bc_sales_sync.mappings.catalogue import DEFAULT_PRICE_LIST_NAME
-from include.bc_sales_sync.sync.lookups import Lookups, local_currency_code, odata_string
+from include.bc_sales_sync.odata import odata_string
+from include.bc_sales_sync.sync.lookups import Lookups, local_currency_code
 from include.bc_sales_sync.transforms.base import deterministic_id
 
 log = logging.getLogger(__name__)

@@ -11,12 +11,9 @@ from collections.abc import Iterator
 
 import pandas as pd
 
-from include.bc_sales_sync.hooks.base import chunked
 from include.bc_sales_sync.jobs import Chunk, Window
 from include.bc_sales_sync.mappings import Mapping
-from include.bc_sales_sync.sync.lookups import odata_string
-
-OR_LIMIT = 40  # ids per $filter when re-reading failed records (keeps URLs short)
+from include.bc_sales_sync.odata import MAX_OR_VALUES, chunked, id_literal
 
 
 def source_chunks(bc, mapping: Mapping, window: Window, retried: list[str], page_size: int) -> Iterator[Chunk]:
@@ -25,7 +22,7 @@ def source_chunks(bc, mapping: Mapping, window: Window, retried: list[str], page
     :param bc: the :class:`~include.bc_sales_sync.hooks.BusinessCentralHook`.
     :param retried: BC ids of the records that failed last time.
     """
-    for part in chunked(retried, OR_LIMIT):
+    for part in chunked(retried, MAX_OR_VALUES):
         for frame in _pages(bc, mapping, any_of_keys(mapping.source.key, part), page_size, ordered=False):
             yield Chunk(frame, len(frame))
     done = set(retried)
@@ -54,13 +51,5 @@ def _pages(bc, m: Mapping, window_filter: str | None, page_size: int, *, ordered
 
 
 def any_of_keys(column: str, values: list[str]) -> str:
-    """``column eq a or column eq b``; GUIDs are unquoted in OData filters, other keys are strings."""
-    import uuid
-
-    def literal(value: str) -> str:
-        try:
-            return str(uuid.UUID(value))
-        except ValueError:
-            return odata_string(value)
-
-    return " or ".join(f"{column} eq {literal(v)}" for v in values)
+    """``column eq a or column eq b``: GUID keys unquoted, other keys as strings."""
+    return " or ".join(f"{column} eq {id_literal(v)}" for v in values)

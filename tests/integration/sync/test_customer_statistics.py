@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 import requests
 
-from include.bc_sales_sync.statistics import figures as f
 from include.bc_sales_sync.statistics import accounts as account_statistics
 from include.bc_sales_sync.statistics import base as statistics_base
+from include.bc_sales_sync.statistics import figures as f
 from include.bc_sales_sync.statistics.accounts import AccountStatisticsJob
 from include.bc_sales_sync.statistics.base import PAYMENT_STATUS, STATISTICS, StatisticsOptions
 from include.bc_sales_sync.statistics.payments import InvoicePaymentStatusJob

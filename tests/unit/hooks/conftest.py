@@ -2,7 +2,8 @@
 
 ``FakeService`` answers Entra ID (OpenID discovery and the token endpoint) itself and every other
 request from routes a test registers, recording each request (method, URL, headers, body, the
-``verify`` value requests passed down). Waits are recorded by a fake clock instead of slept.
+``verify`` value requests passed down). Waits are recorded by a fake clock instead of slept;
+``dropped()`` and ``refused()`` are the errors requests raises for a lost or refused connection.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
+from urllib3.exceptions import NewConnectionError, ProtocolError
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
@@ -167,6 +169,16 @@ def _response(request, reply: Reply) -> requests.Response:
     response.reason = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized"}.get(reply.status, "")
     response.encoding = "utf-8"
     return response
+
+
+def dropped() -> requests.exceptions.ConnectionError:
+    """What requests raises when the server closes the connection without answering."""
+    return requests.exceptions.ConnectionError(ProtocolError("Connection aborted.", ConnectionResetError(104)))
+
+
+def refused() -> requests.exceptions.ConnectionError:
+    reason = NewConnectionError(None, "Failed to establish a new connection: [Errno 111] Connection refused")
+    return requests.exceptions.ConnectionError(requests.packages.urllib3.exceptions.MaxRetryError(None, "/", reason))
 
 
 class FakeClock:

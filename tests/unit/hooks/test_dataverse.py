@@ -17,8 +17,8 @@ from include.bc_sales_sync.hooks import (
     PreconditionFailed,
     RateLimited,
 )
-from include.bc_sales_sync.hooks.dataverse import parse_batch_response
-from tests.unit.hooks.conftest import DATAVERSE_HOST, Call, Reply
+from include.bc_sales_sync.hooks.batch import parse_batch_response
+from tests.unit.hooks.conftest import DATAVERSE_HOST, Call, Reply, dropped
 
 API = f"{DATAVERSE_HOST}/api/data/v9.2"
 GUIDS = [str(uuid.UUID(int=i + 1)) for i in range(3000)]
@@ -316,8 +316,6 @@ def test_lasting_failures_are_not_sent_again(hook, fake):
 
 
 def test_a_batch_of_upserts_is_resent_after_a_dropped_connection_but_creates_are_not(hook, fake):
-    from tests.unit.hooks.test_base import dropped
-
     fake.route("POST", r"/\$batch$", dropped(), echo_server())
     assert all(r.ok for r in hook.batch([upsert(g) for g in GUIDS[:3]]))
     assert len(fake.api_calls) == 2

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pandas as pd
 
 from include.bc_sales_sync.statistics.job import _same
-from include.bc_sales_sync.statistics.sources import Customers, any_of, between, chunks, newest_of, odata_time
+from include.bc_sales_sync.statistics.sources import Customers, newest_of
 
 
 def test_customer_conditions_quote_numbers():
@@ -15,15 +13,9 @@ def test_customer_conditions_quote_numbers():
         "(Customer_No eq '10000' or Customer_No eq 'O''NEIL')"
     )
     assert Customers(low="C1", high="C9").condition("No") == "(No ge 'C1' and No le 'C9')"
-    assert between("Document_No", "A", "B") == "(Document_No ge 'A' and Document_No le 'B')"
-    guid = "5b0f1f7e-0000-4000-8000-000000000001"
-    assert any_of("SystemId", [guid], guid=True) == f"(SystemId eq {guid})"
 
 
-def test_times_and_newest():
-    assert odata_time(dt.datetime(2025, 3, 3, 8, 0, 1, 500000)) == "2025-03-03T08:00:01.500Z"
-    later = dt.datetime(2025, 3, 3, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
-    assert odata_time(later) == "2025-03-03T08:00:00.000Z"
+def test_newest():
     frames = [
         pd.DataFrame({"SystemModifiedAt": ["2025-03-03T08:00:00Z", None]}),
         pd.DataFrame({"SystemModifiedAt": ["2025-03-04T08:00:00.123Z"]}),
@@ -31,10 +23,6 @@ def test_times_and_newest():
     ]
     assert newest_of(frames) == pd.Timestamp("2025-03-04T08:00:00.123Z")
     assert newest_of([pd.DataFrame(columns=["SystemModifiedAt"])]) is None
-
-
-def test_chunks():
-    assert list(chunks(list(range(5)), 2)) == [[0, 1], [2, 3], [4]]
 
 
 def test_values_compared_with_what_sales_holds():
