@@ -3,8 +3,10 @@
 See ``README.md`` in this folder for the tables and how to point the store at PostgreSQL.
 """
 
+from .database import connection_url, default_sqlite_url, resolve_url
 from .errors import CouplingConflict, LockLost, MappingLocked, StateStoreError, UnknownJob
-from .store import LockHandle, StateStore, connection_url, default_sqlite_url, resolve_url
+from .locks import LockHandle
+from .store import StateStore
 
 __all__ = [
     "CouplingConflict",

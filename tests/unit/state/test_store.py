@@ -145,7 +145,7 @@ class TestStateStore:
     def test_downgrade_then_upgrade(self, store: StateStore) -> None:
         from alembic import command
 
-        config = store._alembic_config()
+        config = store.db.alembic_config()
         with store.engine.begin() as conn:
             config.attributes["connection"] = conn
             command.downgrade(config, "base")
@@ -266,7 +266,7 @@ class TestStateStore:
         assert bool(after.loc["1", "skipped"]) and not bool(after.loc["2", "skipped"])
         assert after.loc["2", "last_error"] == "Price must not be negative"
         assert (after["failed_count"] == 2).all()
-        assert after.loc["1", "skipped_at"] == pd.Timestamp(store._now())
+        assert after.loc["1", "skipped_at"] == pd.Timestamp(store.db.now())
 
         # Already skipped: failing again does not "become" skipped a second time.
         third = store.record_failure(MAPPING, store.start_job(MAPPING), failure_rows(["1"]))
