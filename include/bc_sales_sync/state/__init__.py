@@ -1,4 +1,4 @@
-"""The sync state store: couplings, watermarks, sync job logs, per-record errors and mapping locks.
+"""The sync state store: couplings, watermarks, work dates, sync job logs, per-record errors and mapping locks.
 
 See ``README.md`` in this folder for the tables and how to point the store at PostgreSQL.
 """
@@ -6,9 +6,13 @@ See ``README.md`` in this folder for the tables and how to point the store at Po
 from .database import connection_url, default_sqlite_url, resolve_url
 from .errors import CouplingConflict, LockLost, MappingLocked, StateStoreError, UnknownJob
 from .locks import LockHandle
+from .models import DIRECTIONS, FROM_CRM, TO_CRM
 from .store import StateStore
 
 __all__ = [
+    "DIRECTIONS",
+    "FROM_CRM",
+    "TO_CRM",
     "CouplingConflict",
     "LockHandle",
     "LockLost",

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from .database import Database, Repository
 from .errors import UnknownJob
-from .models import COUNTERS, Coupling, SyncError, SyncJob
+from .models import COUNTERS, TO_CRM, Coupling, SyncError, SyncJob
 from .values import UTC_TS, check_direction, truncate, typed_frame, utc
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class Jobs(Repository):
         self,
         mapping: str,
         *,
-        direction: str = "to_crm",
+        direction: str = TO_CRM,
         run_id: str | None = None,
         dag_id: str | None = None,
         task_id: str | None = None,
@@ -57,7 +57,7 @@ class Jobs(Repository):
         """Log the start of a sync job (one mapping, one direction, one run).
 
         :param mapping: the mapping name.
-        :param direction: ``to_crm`` or ``from_crm``.
+        :param direction: :data:`~.models.TO_CRM` (the default) or :data:`~.models.FROM_CRM`.
         :param run_id: the Airflow run id.
         :param dag_id: the Airflow DAG id.
         :param task_id: the Airflow task id.

@@ -12,7 +12,7 @@ import logging
 import sqlalchemy as sa
 
 from .database import Repository
-from .models import Watermark
+from .models import TO_CRM, Watermark
 from .values import check_direction, isna, utc
 
 log = logging.getLogger(__name__)
@@ -23,11 +23,11 @@ _W = Watermark.__table__
 class Watermarks(Repository):
     """The ``sync_watermark`` table."""
 
-    def watermark(self, mapping: str, direction: str = "to_crm") -> dt.datetime | None:
+    def watermark(self, mapping: str, direction: str = TO_CRM) -> dt.datetime | None:
         """The newest source modified time synced for a mapping and direction, or ``None`` (full read).
 
         :param mapping: the mapping name.
-        :param direction: ``to_crm`` (BC to Dataverse) or ``from_crm``.
+        :param direction: :data:`~.models.TO_CRM` (BC to Sales, the default) or :data:`~.models.FROM_CRM`.
         """
         check_direction(direction)
         with self.db.read() as conn:
@@ -40,14 +40,14 @@ class Watermarks(Repository):
         mapping: str,
         value: dt.datetime | None,
         *,
-        direction: str = "to_crm",
+        direction: str = TO_CRM,
         cap: dt.datetime | None = None,
     ) -> dt.datetime | None:
         """Move the watermark forward to ``value`` (never back).
 
         :param mapping: the mapping name.
         :param value: the newest source modified time seen; ``None`` changes nothing.
-        :param direction: ``to_crm`` or ``from_crm``.
+        :param direction: :data:`~.models.TO_CRM` (the default) or :data:`~.models.FROM_CRM`.
         :param cap: the job's start time: the watermark never passes it, so records changed while the job ran
             are read again next time.
         :return: the stored watermark after the call.
@@ -74,7 +74,7 @@ class Watermarks(Repository):
         """Forget the watermark(s) of a mapping, so its next run reads everything (BC's reset).
 
         :param mapping: the mapping name.
-        :param direction: one direction, or ``None`` for both.
+        :param direction: :data:`~.models.TO_CRM` or :data:`~.models.FROM_CRM`; ``None`` (the default): both.
         """
         where = [_W.c.mapping == mapping]
         if direction is not None:
