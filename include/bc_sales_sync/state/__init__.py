@@ -1,12 +1,18 @@
-"""The sync state store: couplings, watermarks, sync job logs, per-record errors and mapping locks.
+"""The sync state store: couplings, watermarks, work dates, sync job logs, per-record errors and mapping locks.
 
 See ``README.md`` in this folder for the tables and how to point the store at PostgreSQL.
 """
 
+from .database import connection_url, default_sqlite_url, resolve_url
 from .errors import CouplingConflict, LockLost, MappingLocked, StateStoreError, UnknownJob
-from .store import LockHandle, StateStore, connection_url, default_sqlite_url, resolve_url
+from .locks import LockHandle
+from .models import DIRECTIONS, FROM_CRM, TO_CRM
+from .store import StateStore
 
 __all__ = [
+    "DIRECTIONS",
+    "FROM_CRM",
+    "TO_CRM",
     "CouplingConflict",
     "LockHandle",
     "LockLost",

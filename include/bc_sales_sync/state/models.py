@@ -1,4 +1,4 @@
-"""SQLAlchemy models of the sync state database: couplings, watermarks, jobs, per-record errors and locks.
+"""SQLAlchemy models of the sync state database: couplings, watermarks, work dates, jobs, errors and locks.
 
 The schema itself is created by the Alembic migrations next to this module; these models must match them
 (a test compares the two on SQLite and PostgreSQL).
@@ -21,7 +21,10 @@ CRM_ID_LENGTH = 100
 MESSAGE_LENGTH = 2048
 
 RESULTS = ("success", "failure")
-DIRECTIONS = ("to_crm", "from_crm")
+# The directions of a sync, as the watermark and job tables store them.
+TO_CRM = "to_crm"  # Business Central -> Sales (Dataverse)
+FROM_CRM = "from_crm"  # Sales (Dataverse) -> Business Central
+DIRECTIONS = (TO_CRM, FROM_CRM)
 JOB_STATUSES = ("running", "succeeded", "failed")
 COUNTERS = ("inserted", "modified", "unchanged", "skipped", "failed", "deleted")
 
@@ -128,6 +131,16 @@ class Watermark(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
 
     __table_args__ = (sa.CheckConstraint(_in("direction", DIRECTIONS), name="direction"),)
+
+
+class WorkDate(Base):
+    """The business day a daily job last ran for, per job (the customer statistics' work date)."""
+
+    __tablename__ = "sync_work_date"
+
+    job: Mapped[str] = mapped_column(sa.String(MAPPING_LENGTH), primary_key=True)
+    work_date: Mapped[dt.date] = mapped_column(sa.Date(), nullable=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
 class SyncJob(Base):

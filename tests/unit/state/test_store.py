@@ -19,6 +19,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from include.bc_sales_sync.state import (
+    FROM_CRM,
+    TO_CRM,
     CouplingConflict,
     LockLost,
     MappingLocked,
@@ -27,11 +29,21 @@ from include.bc_sales_sync.state import (
     UnknownJob,
     connection_url,
 )
-from include.bc_sales_sync.state.models import Base
+from include.bc_sales_sync.state.models import Base, Watermark
 
 MAPPING = "ITEM-PRODUCT"
 T0 = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.UTC)
-TABLES = {"sync_coupling", "sync_watermark", "sync_job", "sync_error", "sync_lock", "sync_alembic_version"}
+HEAD = "0002"
+TABLES = {
+    "sync_coupling",
+    "sync_watermark",
+    "sync_work_date",
+    "sync_job",
+    "sync_error",
+    "sync_lock",
+    "sync_alembic_version",
+}
+STATISTICS = "CUSTOMER STATISTICS"
 COUPLING_COLUMNS = [
     "bc_id",
     "crm_id",
@@ -106,16 +118,32 @@ def count_statements(store: StateStore) -> list[str]:
     return seen
 
 
+def run_migration(store: StateStore, command_name: str, revision: str) -> None:
+    """``alembic upgrade|downgrade revision`` on the store's database.
+
+    On PostgreSQL the session runs in a time zone west of UTC, where midnight UTC is still the day before: the
+    migrations must not depend on it.
+    """
+    from alembic import command
+
+    config = store.db.alembic_config()
+    with store.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL TIME ZONE 'America/New_York'")
+        config.attributes["connection"] = conn
+        getattr(command, command_name)(config, revision)
+
+
 class TestStateStore:
     # ------------------------------------------------------------------------------------------------ schema
 
     def test_migrations_create_the_schema_and_are_idempotent(self, store: StateStore, state_url: Any) -> None:
         assert set(sa.inspect(store.engine).get_table_names()) >= TABLES
-        assert store.schema_revision() == "0001"
+        assert store.schema_revision() == HEAD
         statements = count_statements(store)
         store.migrate()
         with StateStore(state_url) as again:
-            assert again.schema_revision() == "0001"
+            assert again.schema_revision() == HEAD
         # Already current: migrate() only reads the revision.
         assert all(not s.lstrip().upper().startswith(("CREATE", "ALTER", "INSERT", "UPDATE")) for s in statements)
         with store.engine.connect() as conn:
@@ -140,19 +168,45 @@ class TestStateStore:
             thread.join(timeout=60)
         assert errors == []
         with StateStore(state_url, migrate=False) as store:
-            assert store.schema_revision() == "0001"
+            assert store.schema_revision() == HEAD
 
     def test_downgrade_then_upgrade(self, store: StateStore) -> None:
-        from alembic import command
-
-        config = store._alembic_config()
-        with store.engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.downgrade(config, "base")
+        run_migration(store, "downgrade", "base")
         assert not (TABLES - {"sync_alembic_version"}) & set(sa.inspect(store.engine).get_table_names())
         store.migrate()
-        assert store.schema_revision() == "0001"
+        assert store.schema_revision() == HEAD
         assert set(sa.inspect(store.engine).get_table_names()) >= TABLES
+
+    def test_the_statistics_work_date_moves_from_a_watermark_to_its_table_and_back(self, state_url: Any) -> None:
+        fake_watermark = f"{STATISTICS}/work date"
+        with StateStore(state_url, migrate=False) as store:
+            run_migration(store, "upgrade", "0001")
+            # What the statistics job kept before: the work date as a watermark at midnight UTC.
+            store.advance_watermark(fake_watermark, dt.datetime(2024, 3, 1, tzinfo=dt.UTC))
+            store.advance_watermark(STATISTICS, T0)
+            store.advance_watermark(fake_watermark, T0, direction=FROM_CRM)  # not the job's: stays
+
+            run_migration(store, "upgrade", "head")
+            assert store.work_date(STATISTICS) == dt.date(2024, 3, 1)
+            assert store.watermark(fake_watermark) is None
+            assert store.watermark(STATISTICS) == T0
+            assert store.watermark(fake_watermark, FROM_CRM) == T0
+
+            store.set_work_date(STATISTICS, dt.date(2024, 3, 2))
+            run_migration(store, "downgrade", "0001")
+            assert "sync_work_date" not in sa.inspect(store.engine).get_table_names()
+            assert store.watermark(fake_watermark) == dt.datetime(2024, 3, 2, tzinfo=dt.UTC)
+            assert store.watermark(STATISTICS) == T0
+            # Stored as the models store times (on SQLite: the same text), so comparisons with it stay right.
+            with store.engine.connect() as conn:
+                stored = sa.select(sa.func.count()).where(
+                    Watermark.mapping == fake_watermark, Watermark.value == dt.datetime(2024, 3, 2, tzinfo=dt.UTC)
+                )
+                assert conn.execute(stored).scalar_one() == 1
+
+            run_migration(store, "upgrade", "head")
+            assert store.work_date(STATISTICS) == dt.date(2024, 3, 2)
+            assert store.watermark(fake_watermark) is None
 
     def test_a_database_from_a_newer_version_is_refused(self, store: StateStore, state_url: Any) -> None:
         with store.engine.begin() as conn:
@@ -266,7 +320,7 @@ class TestStateStore:
         assert bool(after.loc["1", "skipped"]) and not bool(after.loc["2", "skipped"])
         assert after.loc["2", "last_error"] == "Price must not be negative"
         assert (after["failed_count"] == 2).all()
-        assert after.loc["1", "skipped_at"] == pd.Timestamp(store._now())
+        assert after.loc["1", "skipped_at"] == pd.Timestamp(store.db.now())
 
         # Already skipped: failing again does not "become" skipped a second time.
         third = store.record_failure(MAPPING, store.start_job(MAPPING), failure_rows(["1"]))
@@ -410,6 +464,40 @@ class TestStateStore:
         assert store.watermark(MAPPING, "from_crm") is None
         with pytest.raises(ValueError, match="direction"):
             store.watermark(MAPPING, "sideways")
+
+    def test_directions_are_kept_apart(self, store: StateStore) -> None:
+        assert (TO_CRM, FROM_CRM) == ("to_crm", "from_crm")  # the names the tables store
+        later = T0 + dt.timedelta(hours=1)
+        store.advance_watermark(MAPPING, T0, direction=TO_CRM)
+        assert store.advance_watermark(MAPPING, later + dt.timedelta(hours=1), direction=FROM_CRM, cap=later) == later
+        assert store.watermark(MAPPING) == store.watermark(MAPPING, TO_CRM) == T0  # BC -> Sales by default
+        assert store.watermark(MAPPING, direction=FROM_CRM) == later
+        store.reset_watermark(MAPPING, direction=FROM_CRM)
+        assert (store.watermark(MAPPING, TO_CRM), store.watermark(MAPPING, FROM_CRM)) == (T0, None)
+        assert store.job(store.start_job(MAPPING))["direction"] == TO_CRM
+        assert store.job(store.start_job(MAPPING, direction=FROM_CRM))["direction"] == FROM_CRM
+        for call in (
+            lambda: store.advance_watermark(MAPPING, T0, direction="to_bc"),
+            lambda: store.reset_watermark(MAPPING, "to_bc"),
+            lambda: store.start_job(MAPPING, direction="to_bc"),
+        ):
+            with pytest.raises(ValueError, match="direction must be one of"):
+                call()
+
+    # -------------------------------------------------------------------------------------------- work dates
+
+    def test_work_date_only_moves_forward(self, store: StateStore) -> None:
+        assert store.work_date(STATISTICS) is None
+        store.set_work_date(STATISTICS, dt.date(2024, 12, 31))
+        store.set_work_date(STATISTICS, dt.date(2024, 12, 30))  # never back
+        assert store.work_date(STATISTICS) == dt.date(2024, 12, 31)
+        store.set_work_date(STATISTICS, dt.date(2025, 1, 1))
+        assert store.work_date(STATISTICS) == dt.date(2025, 1, 1)
+        assert type(store.work_date(STATISTICS)) is dt.date
+        assert store.work_date("OTHER JOB") is None
+        assert store.watermark(STATISTICS) is None  # a work date is not a watermark
+        with pytest.raises(TypeError, match="must be a date"):
+            store.set_work_date(STATISTICS, dt.datetime(2025, 1, 2, tzinfo=dt.UTC))
 
     # -------------------------------------------------------------------------------------------------- jobs
 
@@ -632,7 +720,7 @@ def test_from_airflow_reads_the_connection_then_the_environment_then_a_default(
     monkeypatch.setenv("AIRFLOW_CONN_BC_SYNC_STATE", f"sqlite:///{tmp_path / 'from_conn.db'}")
     with StateStore.from_airflow() as store:
         assert store.url.database == str(tmp_path / "from_conn.db")
-        assert store.schema_revision() == "0001"
+        assert store.schema_revision() == HEAD
 
     monkeypatch.delenv("AIRFLOW_CONN_BC_SYNC_STATE")
     monkeypatch.setenv("BC_SYNC_STATE_URL", f"sqlite:///{tmp_path / 'from_env.db'}")
