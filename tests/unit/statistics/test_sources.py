@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from include.bc_sales_sync.statistics.job import _same
+from include.bc_sales_sync.statistics.accounts import _same
 from include.bc_sales_sync.statistics.sources import Customers, newest_of
 
 
