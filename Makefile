@@ -37,16 +37,16 @@ sandbox: install
 	$(BIN)/python -m include.sandbox serve $(SANDBOX_ARGS)
 
 demo: install
-	$(BIN)/python -m include.bc_sales_sync.local demo
+	$(BIN)/python -m dev demo
 
 sync: install
-	$(BIN)/python -m include.bc_sales_sync.local sync $(SYNC_ARGS)
+	$(BIN)/python -m dev sync $(SYNC_ARGS)
 
 airflow: install
-	$(BIN)/python -m include.bc_sales_sync.local airflow
+	$(BIN)/python -m dev airflow
 
 settings: install
-	$(BIN)/python -m include.bc_sales_sync.local prepare
+	$(BIN)/python -m dev prepare
 
 bench: install
 	$(BIN)/python -m bench

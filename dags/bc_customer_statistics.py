@@ -28,10 +28,8 @@ import datetime as dt
 from airflow.sdk import DAG, Param, chain
 
 from include.bc_sales_sync.dag_defaults import START_DATE, default_args, every_30_minutes
-from include.bc_sales_sync.operators.customer_statistics import CustomerStatisticsOperator
+from include.bc_sales_sync.operators.customer_statistics import JOBS, CustomerStatisticsOperator
 from include.bc_sales_sync.reporting import report_task
-
-JOBS = ["account_statistics", "invoice_payment_status"]
 
 with DAG(
     dag_id="bc_customer_statistics",
@@ -67,4 +65,4 @@ with DAG(
         task_id="invoice_payment_status", job="invoice_payment_status", trigger_rule="all_done"
     )
 
-    chain(statistics, payment_status, report_task(JOBS))
+    chain(statistics, payment_status, report_task(list(JOBS)))

@@ -23,14 +23,9 @@ import datetime as dt
 from airflow.sdk import DAG, chain
 
 from include.bc_sales_sync.dag_defaults import START_DATE, default_args, every_30_minutes, sync_params
+from include.bc_sales_sync.mappings.catalogue import jobs_for_dag
 from include.bc_sales_sync.operators import EntitySyncOperator
 from include.bc_sales_sync.reporting import report_task
-
-JOBS = [
-    ("SALESPEOPLE", "salespeople"),
-    ("CURRENCY", "currency"),
-    ("CUSTOMER", "customer"),
-]
 
 with DAG(
     dag_id="bc_dataverse_sync",
@@ -46,6 +41,7 @@ with DAG(
     params=sync_params(),
     default_args=default_args(),
 ) as dag:
-    jobs = [EntitySyncOperator(task_id=task_id, mapping=mapping) for mapping, task_id in JOBS]
+    # The tasks and their order come from the catalogue's dependency declarations.
+    jobs = [EntitySyncOperator(task_id=m.task_id, mapping=m.name) for m in jobs_for_dag(dag.dag_id)]
 
-    chain(*jobs, report_task([task_id for _, task_id in JOBS]))
+    chain(*jobs, report_task([job.task_id for job in jobs]))

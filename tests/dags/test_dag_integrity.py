@@ -10,31 +10,27 @@ import sys
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
+from include.bc_sales_sync.mappings.catalogue import DAG_MAPPINGS, jobs_for_dag
+from include.bc_sales_sync.operators.customer_statistics import JOBS as STATISTICS_JOBS
 from tests.conftest import ROOT
 
-EXPECTED_ORDER = {
-    "bc_sales_sync": [
-        "unit_of_measure",
-        "resource_product",
-        "item_product",
-        "customer_price_group",
-        "sales_price",
-        "posted_sales_invoice",
-        "report",
-    ],
-    "bc_dataverse_sync": ["salespeople", "currency", "customer", "report"],
-}
-MAPPINGS = {
-    "unit_of_measure": "UNIT OF MEASURE",
-    "resource_product": "RESOURCE-PRODUCT",
-    "item_product": "ITEM-PRODUCT",
-    "customer_price_group": "CUSTPRCGRP-PRICE",
-    "sales_price": "SALESPRC-PRODPRICE",
-    "posted_sales_invoice": "POSTEDSALESINV-INV",
-    "salespeople": "SALESPEOPLE",
-    "currency": "CURRENCY",
-    "customer": "CUSTOMER",
-}
+# The DAGs read their tasks from the catalogue; so do these tests.
+EXPECTED_ORDER = {dag_id: [m.task_id for m in jobs_for_dag(dag_id)] + ["report"] for dag_id in DAG_MAPPINGS}
+MAPPINGS = {m.task_id: m.name for dag_id in DAG_MAPPINGS for m in jobs_for_dag(dag_id)}
+
+
+def test_the_catalogue_orders_the_jobs_as_documented():
+    """Unit of measure -> resource -> item -> customer price group -> sales price -> posted sales
+    invoice, after the salespeople, currencies and customers they refer to."""
+    assert [m.name for m in jobs_for_dag("bc_sales_sync")] == [
+        "UNIT OF MEASURE",
+        "RESOURCE-PRODUCT",
+        "ITEM-PRODUCT",
+        "CUSTPRCGRP-PRICE",
+        "SALESPRC-PRODPRICE",
+        "POSTEDSALESINV-INV",
+    ]
+    assert [m.name for m in jobs_for_dag("bc_dataverse_sync")] == ["SALESPEOPLE", "CURRENCY", "CUSTOMER"]
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +104,14 @@ def test_dag_files_import_nothing_heavy(dag_file):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
-    heavy = {"pandas", "msal", "include.bc_sales_sync.state", "include.bc_sales_sync.sync.engine", "include.sandbox"}
+    heavy = {
+        "pandas",
+        "msal",
+        "include.bc_sales_sync.state",
+        "include.bc_sales_sync.sync.job",
+        "include.bc_sales_sync.jobs.runner",
+        "include.sandbox",
+    }
     assert not (heavy & loaded)
 
 
@@ -117,17 +120,14 @@ def test_dag_files_import_nothing_heavy(dag_file):
 
 def test_customer_statistics_dag_is_wired_as_documented(dagbag):
     dag = dagbag.dags["bc_customer_statistics"]
-    assert dag.task_ids == ["account_statistics", "invoice_payment_status", "report"]
+    assert dag.task_ids == [*STATISTICS_JOBS, "report"]
     assert dag.get_task("account_statistics").downstream_task_ids == {"invoice_payment_status"}
     assert dag.get_task("invoice_payment_status").downstream_task_ids == {"report"}
     # The payment status and the report run whatever became of the statistics.
     assert dag.get_task("invoice_payment_status").trigger_rule == "all_done"
     assert_report_is_a_teardown(dag.get_task("report"))
-    assert [dag.get_task(t).job for t in ("account_statistics", "invoice_payment_status")] == [
-        "account_statistics",
-        "invoice_payment_status",
-    ]
-    for task_id in ("account_statistics", "invoice_payment_status"):
+    assert [dag.get_task(t).job for t in STATISTICS_JOBS] == ["account_statistics", "invoice_payment_status"]
+    for task_id in STATISTICS_JOBS:
         task = dag.get_task(task_id)
         assert task.pool == "dataverse_api" and task.retries >= 2
         assert task.on_failure_callback and task.on_retry_callback

@@ -7,7 +7,7 @@ names, product types, negative values, states, price list items) live in the tra
 
 from __future__ import annotations
 
-from include.bc_sales_sync.mappings.model import FieldMap, Mapping, Source, Target
+from include.bc_sales_sync.mappings.model import FieldMap, Mapping, MappingError, Source, Target
 
 PRODUCT_TYPE_SALES_INVENTORY = 1
 PRODUCT_TYPE_SERVICES = 3
@@ -269,3 +269,40 @@ SALES_MAPPINGS: tuple[Mapping, ...] = (
 )
 
 DEFAULT_MAPPINGS: tuple[Mapping, ...] = (*PREREQUISITE_MAPPINGS, *SALES_MAPPINGS)
+
+# -- the DAGs -------------------------------------------------------------------------------------
+
+# The DAG that runs each mapping. The one list of jobs: the DAG files, the dev runner and the tests
+# read it; a mapping added here is a task of its DAG.
+DAG_MAPPINGS: dict[str, tuple[Mapping, ...]] = {
+    "bc_dataverse_sync": PREREQUISITE_MAPPINGS,
+    "bc_sales_sync": SALES_MAPPINGS,
+}
+
+
+def jobs_for_dag(dag_id: str) -> list[Mapping]:
+    """The mappings of ``dag_id`` in the order they run: each after the mappings of the same DAG it
+    depends on, and otherwise in catalogue order (the documented order of the jobs).
+
+    Dependencies on another DAG's mappings do not order tasks: those records fail alone until the
+    other DAG has coupled what they refer to, and are retried.
+
+    :raises MappingError: a dependency names no mapping, or the dependencies form a cycle.
+    """
+    known = {m.name for mappings in DAG_MAPPINGS.values() for m in mappings}
+    pending = list(DAG_MAPPINGS[dag_id])
+    names = {m.name for m in pending}
+    ordered: list[Mapping] = []
+    while pending:
+        placed = {m.name for m in ordered}
+        for mapping in pending:
+            unknown = sorted(set(mapping.dependencies) - known)
+            if unknown:
+                raise MappingError(f"Mapping {mapping.name} depends on unknown mapping(s) {unknown}.")
+            if set(mapping.dependencies) & names <= placed:
+                break
+        else:
+            raise MappingError(f"The dependencies of {sorted(m.name for m in pending)} form a cycle.")
+        ordered.append(mapping)
+        pending.remove(mapping)
+    return ordered

@@ -1,0 +1,5 @@
+import sys
+
+from dev.runner import main
+
+sys.exit(main())
