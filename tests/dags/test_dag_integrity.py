@@ -19,20 +19,6 @@ EXPECTED_ORDER = {dag_id: [m.task_id for m in jobs_for_dag(dag_id)] + ["report"]
 MAPPINGS = {m.task_id: m.name for dag_id in DAG_MAPPINGS for m in jobs_for_dag(dag_id)}
 
 
-def test_the_catalogue_orders_the_jobs_as_documented():
-    """Unit of measure -> resource -> item -> customer price group -> sales price -> posted sales
-    invoice, after the salespeople, currencies and customers they refer to."""
-    assert [m.name for m in jobs_for_dag("bc_sales_sync")] == [
-        "UNIT OF MEASURE",
-        "RESOURCE-PRODUCT",
-        "ITEM-PRODUCT",
-        "CUSTPRCGRP-PRICE",
-        "SALESPRC-PRODPRICE",
-        "POSTEDSALESINV-INV",
-    ]
-    assert [m.name for m in jobs_for_dag("bc_dataverse_sync")] == ["SALESPEOPLE", "CURRENCY", "CUSTOMER"]
-
-
 @pytest.fixture(scope="module")
 def dagbag() -> DagBag:
     return DagBag(dag_folder=str(ROOT / "dags"))

@@ -8,6 +8,7 @@ import pytest
 
 from include.bc_sales_sync.mappings import MappingError, catalogue
 from include.bc_sales_sync.mappings.catalogue import jobs_for_dag
+from include.bc_sales_sync.mappings.registry import default_mappings
 
 
 def mapping(name: str, *dependencies: str):
@@ -43,6 +44,8 @@ def test_an_unknown_dependency_is_named(monkeypatch):
         jobs_for_dag("d")
 
 
-def test_every_default_mapping_runs_in_exactly_one_dag():
-    names = [m.name for dag_id in catalogue.DAG_MAPPINGS for m in jobs_for_dag(dag_id)]
-    assert sorted(names) == sorted(m.name for m in catalogue.DEFAULT_MAPPINGS)
+def test_the_dependencies_give_the_documented_order_of_the_jobs():
+    """The prerequisites, then unit of measure -> resource -> item -> customer price group -> sales
+    price -> posted sales invoice (the order ``test_registry`` pins), each mapping in one DAG."""
+    ordered = [m.name for dag_id in catalogue.DAG_MAPPINGS for m in jobs_for_dag(dag_id)]
+    assert ordered == list(default_mappings())
