@@ -62,7 +62,7 @@ class Chunk:
 class Changes:
     """One chunk once planned and transformed: the writes it needs and what is decided already.
 
-    :param writes: the job's own plan of writes, handed to :meth:`Job.write` (falsy: nothing to write).
+    :param writes: the job's own plan of writes, handed to :meth:`Job.write` (falsy or an empty DataFrame: nothing to write).
     :param inserts: how many records the writes would create (what a dry run reports).
     :param updates: how many records the writes would change.
     :param counts: outcomes decided without a write (``unchanged``, ``skipped``).

@@ -91,7 +91,7 @@ def _process(job: Job, chunk: Chunk, run: JobRun) -> None:
     if chunk.size:  # counted once planned: a job may only know then how many records it holds
         summary.pages += 1
         summary.read += chunk.size
-    if planned and not run.prepared:
+    if _has_work(planned) and not run.prepared:
         job.prepare(run)  # once, before the first chunk with work: a run with nothing to do reads no lookups
         run.prepared = True
     changes = job.transform(planned, run)
@@ -101,7 +101,7 @@ def _process(job: Job, chunk: Chunk, run: JobRun) -> None:
         counts["modified"] += changes.updates
         counts["failed"] += _length(changes.failures)
     else:
-        outcome = job.write(changes, run) if changes.writes else None
+        outcome = job.write(changes, run) if _has_work(changes.writes) else None
         successes = concat(changes.successes, outcome and outcome.successes)
         failures = concat(changes.failures, outcome and outcome.failures)
         if successes is not None:
@@ -146,6 +146,11 @@ def _log_failures(name: str, failures: pd.DataFrame) -> None:
         log.warning("%s: record %s failed: %s", name, row.bc_id, row.message)
     if len(failures) > LOGGED_FAILURES:
         log.warning("%s: %d more records failed; see the sync errors.", name, len(failures) - LOGGED_FAILURES)
+
+
+def _has_work(value) -> bool:
+    """A plan or writes with something in it (a DataFrame counts its rows: its truth is ambiguous)."""
+    return not value.empty if isinstance(value, pd.DataFrame | pd.Series) else bool(value)
 
 
 def _length(frame: pd.DataFrame | None) -> int:

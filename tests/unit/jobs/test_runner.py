@@ -356,6 +356,28 @@ def test_a_run_with_nothing_to_do_never_prepares_or_writes(state):
     assert summary.counts["unchanged"] == 4
 
 
+def test_a_job_may_plan_and_write_dataframes_an_empty_one_is_nothing_to_do(state):
+    class FrameJob(ListJob):
+        def plan(self, chunk: Chunk, run: JobRun) -> pd.DataFrame:
+            return super().plan(chunk, run).frame
+
+        def transform(self, planned: pd.DataFrame, run: JobRun) -> Changes:
+            changes = super().transform(Planned(planned, Counter()), run)
+            changes.writes = pd.DataFrame(changes.writes, columns=["bc_id", "modified"])
+            return changes
+
+        def write(self, changes: Changes, run: JobRun) -> Outcome:
+            changes.writes = list(changes.writes.itertuples(index=False, name=None))
+            return super().write(changes, run)
+
+    sink = Sink()
+    first = FrameJob(frames(2), sink)
+    assert run_job(first, state).counts["inserted"] == 4 and first.writes == 2
+    again = FrameJob(frames(2), sink)  # every record synced already: empty plans, no writes
+    run_job(again, state)
+    assert "prepare" not in again.calls and again.writes == 0
+
+
 def test_an_empty_source_never_prepares(state):
     job = ListJob([])
     summary = run_job(job, state)
