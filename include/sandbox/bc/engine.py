@@ -12,12 +12,13 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from include.sandbox.bc import logic, metadata, odata
+from include.sandbox.bc import metadata, odata
 from include.sandbox.bc import tables as t
 from include.sandbox.bc.batch import run_batch
 from include.sandbox.bc.errors import BCError, bad_request, method_not_allowed, not_found_segment, record_not_found
 from include.sandbox.bc.messages import Request, Response, error_response, json_response, only
 from include.sandbox.bc.reading import Reader, key_text
+from include.sandbox.bc.records import Ctx
 from include.sandbox.bc.views import API, WEB_SERVICES, View
 from include.sandbox.bc.writing import Writer
 from include.sandbox.config import SandboxConfig
@@ -55,7 +56,7 @@ class Engine:
         self.config = config
         self.store = store
         self.authority = authority
-        self.ctx = logic.Ctx(store, config)
+        self.ctx = Ctx(store, config)
         self.controls: Controls | None = None
         # One request at a time: the store is a single SQLite connection. Reentrant for $batch.
         self.lock = threading.RLock()

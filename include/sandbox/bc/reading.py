@@ -16,10 +16,12 @@ import sqlalchemy as sa
 from odata_query import ast as oast
 from odata_query.grammar import ODataLexer, ODataParser
 
-from include.sandbox.bc import logic, odata
+from include.sandbox.bc import odata
 from include.sandbox.bc import tables as t
 from include.sandbox.bc.errors import bad_request, method_not_allowed, record_not_found
+from include.sandbox.bc.figures import COMPUTED
 from include.sandbox.bc.messages import JSON_TYPE, Request, Response
+from include.sandbox.bc.records import Ctx
 from include.sandbox.bc.views import API, View
 from include.sandbox.store import ETAG_COLUMN, ROW_COLUMN, Page, PageAhead, QueryError, Store
 
@@ -29,7 +31,7 @@ log = logging.getLogger(__name__)
 class Reader:
     """Serves the reads of one store's views."""
 
-    def __init__(self, store: Store, ctx: logic.Ctx):
+    def __init__(self, store: Store, ctx: Ctx):
         self.store = store
         self.ctx = ctx
         # Read-ahead of listings: while a client receives a page, its next page is computed.
@@ -167,7 +169,7 @@ class Reader:
                 for name in flags:
                     row[name] = row[name] == 1
         if computed and view.compute:
-            logic.COMPUTED[view.compute][0](self.ctx, rows)
+            COMPUTED[view.compute][0](self.ctx, rows)
         for name, sub in opts.expand:
             self._expand(view, view.navs_by_name[name], sub, rows)
         if opts.select is not None:
@@ -378,7 +380,7 @@ def store_select(view: View, select: list[str] | None, needed: set[str]) -> tupl
     stored = [n for n in select if n in view.mapping]
     computed = [n for n in select if n not in view.mapping]
     if computed and view.compute:
-        needed = needed | set(logic.COMPUTED[view.compute][1])
+        needed = needed | set(COMPUTED[view.compute][1])
     stored += [n for n in needed if n not in stored]
     return stored, computed
 

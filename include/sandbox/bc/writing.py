@@ -17,7 +17,9 @@ from include.sandbox.bc.errors import (
     record_not_found,
 )
 from include.sandbox.bc.messages import Request, Response, only
+from include.sandbox.bc.posting import ACTIONS
 from include.sandbox.bc.reading import Reader, entity_headers, key_text
+from include.sandbox.bc.records import Ctx
 from include.sandbox.bc.views import API, View
 from include.sandbox.store import VERSION_COLUMN, DuplicateKeyError, NotFoundError, Store, ValidationError, is_guid
 
@@ -25,7 +27,7 @@ from include.sandbox.store import VERSION_COLUMN, DuplicateKeyError, NotFoundErr
 class Writer:
     """Serves the writes and actions of one store's views; answers with the entity as read back."""
 
-    def __init__(self, store: Store, ctx: logic.Ctx, reader: Reader):
+    def __init__(self, store: Store, ctx: Ctx, reader: Reader):
         self.store = store
         self.ctx = ctx
         self.reader = reader
@@ -107,7 +109,7 @@ class Writer:
             raise not_found_segment(f"Microsoft.NAV.{name}")
         only(req, "POST", f"Microsoft.NAV.{name}")
         with self.store.transaction():
-            logic.ACTIONS[function](self.ctx, row)
+            ACTIONS[function](self.ctx, row)
         return Response(204)
 
     def _check_keys(self, table: str, values: dict, old: dict | None) -> None:
