@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from include.sandbox.bc import ledger
 from include.sandbox.bc import seed as s
 from include.sandbox.bc import tables as t
-from include.sandbox.bc.logic import increment
+from include.sandbox.bc.records import increment
 from include.sandbox.store import Store
 
 GENERATED_TIME = dt.datetime(2025, 6, 2, 6, 0, tzinfo=dt.UTC)

@@ -11,7 +11,8 @@ from collections.abc import Iterable
 
 from include.sandbox.bc import ledger
 from include.sandbox.bc import tables as t
-from include.sandbox.bc.logic import add_formula, line_amounts, money, spread_discount
+from include.sandbox.bc.documents import line_amounts, spread_discount
+from include.sandbox.bc.records import add_formula, money
 from include.sandbox.store import Store
 
 SEED_TIME = dt.datetime(2025, 3, 3, 8, 0, tzinfo=dt.UTC)

@@ -2,7 +2,8 @@
 
 A view maps public property names to table columns (``number`` -> ``No``), says which properties
 a client may write, how records are keyed in URLs and which navigation properties ``$expand``
-and nested URLs can follow. Business rules live in :mod:`include.sandbox.bc.logic`.
+and nested URLs can follow. Business rules live in :mod:`include.sandbox.bc.logic` and the
+modules it calls.
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ class View:
 
     :param where: fixed column values of the records this view shows (and gives new records).
     :param key: the public properties that make up the URL key.
-    :param compute: the name of the function in ``logic.COMPUTED`` that fills computed properties.
+    :param compute: the name of the function in ``figures.COMPUTED`` that fills computed properties.
     :param needs_document: a flat line set: listing needs ``documentId`` (or ``id``) in ``$filter``.
-    :param actions: bound actions (``Microsoft.NAV.<name>``) -> function name in ``logic.ACTIONS``.
+    :param actions: bound actions (``Microsoft.NAV.<name>``) -> function name in ``posting.ACTIONS``.
     """
 
     name: str

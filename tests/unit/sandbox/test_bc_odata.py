@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from include.sandbox.bc import logic, odata
+from include.sandbox.bc import documents, odata, records
 from include.sandbox.bc import tables as t
 from include.sandbox.bc.errors import BCError
 
@@ -108,35 +108,35 @@ def test_skip_tokens_are_bound_to_their_query():
 
 
 def test_number_series_increment():
-    assert logic.increment("PS-INV103009") == "PS-INV103010"
-    assert logic.increment("C00099") == "C00100"
-    assert logic.increment("S-ORD-9-A") == "S-ORD-10-A"
+    assert records.increment("PS-INV103009") == "PS-INV103010"
+    assert records.increment("C00099") == "C00100"
+    assert records.increment("S-ORD-9-A") == "S-ORD-10-A"
     with pytest.raises(BCError):
-        logic.increment("ABC")
+        records.increment("ABC")
 
 
 def test_date_formulas():
     start = dt.date(2025, 1, 31)
-    assert logic.add_formula(start, "30D") == dt.date(2025, 3, 2)
-    assert logic.add_formula(start, "1M") == dt.date(2025, 2, 28)
-    assert logic.add_formula(dt.date(2025, 2, 10), "CM") == dt.date(2025, 2, 28)
-    assert logic.add_formula(start, "1M+8D") == dt.date(2025, 3, 8)
-    assert logic.add_formula(start, "") == start
+    assert records.add_formula(start, "30D") == dt.date(2025, 3, 2)
+    assert records.add_formula(start, "1M") == dt.date(2025, 2, 28)
+    assert records.add_formula(dt.date(2025, 2, 10), "CM") == dt.date(2025, 2, 28)
+    assert records.add_formula(start, "1M+8D") == dt.date(2025, 3, 8)
+    assert records.add_formula(start, "") == start
 
 
 def test_line_amounts_and_invoice_discount():
-    line = logic.line_amounts(3, 192.8, 10, None, 25)
+    line = documents.line_amounts(3, 192.8, 10, None, 25)
     assert line["Line_Discount_Amount"] == 57.84
     assert line["Line_Amount"] == 520.56
     assert line["Total_Tax_Amount"] == 130.14
-    by_amount = logic.line_amounts(2, 50, 0, 10, 0)
+    by_amount = documents.line_amounts(2, 50, 0, 10, 0)
     assert by_amount["Line_Discount_Percent"] == 10.0 and by_amount["Line_Amount"] == 90.0
     lines = [
         {"Type": "Item", "Line_Amount": 100.0, "VAT_Percent": 25.0},
         {"Type": "Comment", "Line_Amount": 0.0, "VAT_Percent": 0.0},
         {"Type": "Item", "Line_Amount": 200.0, "VAT_Percent": 0.0},
     ]
-    nets, totals = logic.spread_discount(lines, 10.0)
+    nets, totals = documents.spread_discount(lines, 10.0)
     assert [n["Inv_Discount_Amount"] for n in nets] == [3.33, 0.0, 6.67]
     assert totals == {"Amount": 290.0, "Total_Tax_Amount": 24.17, "Amount_Including_VAT": 314.17}
 
