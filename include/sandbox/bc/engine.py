@@ -28,8 +28,6 @@ from include.sandbox.tokens import TokenAuthority, TokenError
 
 log = logging.getLogger(__name__)
 
-COMPANY_FIELDS = ("id", "systemVersion", "timestamp", "name", "displayName", "businessProfileId")
-
 
 COMPANY_SET = EntitySet(
     "companies",

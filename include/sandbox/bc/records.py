@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -218,7 +217,3 @@ def _check_sales_price(ctx: Ctx, row: dict) -> None:
         raise field_error(
             f"Starting Date {start} cannot be after Ending Date {end} in Sales Price {row.get('Item_No')}."
         )
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
