@@ -36,6 +36,7 @@ class BatchOperation:
     :param headers: extra headers, e.g. ``{"If-None-Match": "*"}`` (create only) or
         ``{"If-Match": "*"}`` (update only).
     :param content_id: a Content-ID for references (``$1``) inside a change set.
+    :param select: with ``Prefer: return=representation``, the columns the answer returns.
     """
 
     method: str
@@ -45,6 +46,7 @@ class BatchOperation:
     body: Mapping[str, Any] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     content_id: str | None = None
+    select: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.method = self.method.upper()
@@ -55,10 +57,12 @@ class BatchOperation:
     def path(self) -> str:
         """The request path relative to the API root."""
         if self.url:
-            return self.url.lstrip("/")
-        if self.key is None:
-            return str(self.entity_set)
-        return f"{self.entity_set}({format_key(self.key)})"
+            path = self.url.lstrip("/")
+        elif self.key is None:
+            path = str(self.entity_set)
+        else:
+            path = f"{self.entity_set}({format_key(self.key)})"
+        return f"{path}?$select={','.join(self.select)}" if self.select else path
 
 
 @dataclass

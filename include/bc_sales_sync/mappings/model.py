@@ -64,6 +64,31 @@ class Target:
 
 
 @dataclass(frozen=True)
+class WriteBack:
+    """Where Sales → Business Central writes go, for mappings that synchronize that way.
+
+    :param entity_set: an API v2.0 entity set (``customers``) or, with ``web_service``, a published
+        web service (``Resources``) where the API has no such entity.
+    :param names: ``(source field, property written)`` pairs where the written entity names a field
+        otherwise than the source the mapping reads (``Name`` → ``displayName``); others keep their name.
+    :param key: the property the record is addressed by in a write (``id`` for the API; a web
+        service's page key, e.g. ``No``).
+    :param id_field: the property holding the record's SystemId (the coupled BC id).
+    :param modified: the written entity's last-modified property, returned by a write.
+    """
+
+    entity_set: str
+    names: tuple[tuple[str, str], ...] = ()
+    key: str = "id"
+    id_field: str = "id"
+    web_service: bool = False
+    modified: str = "lastModifiedDateTime"
+
+    def name_of(self, source_field: str) -> str:
+        return dict(self.names).get(source_field, source_field)
+
+
+@dataclass(frozen=True)
 class FieldMap:
     """One field: ``source`` (a BC property) or ``constant`` -> ``target`` (a Dataverse column).
 
@@ -94,6 +119,9 @@ class Mapping:
         same ``target.match_on`` values (e.g. salespeople to Sales users by e-mail); a record
         without a match fails with a message saying so.
     :param interval_minutes: how often the job runs; ``inactivity_timeout_minutes`` as BC sets it.
+    :param write_back: where Sales → BC writes go (mappings whose direction includes ``from_crm``).
+    :param reverse_transform: dotted path of the pure function turning Sales rows into BC values
+        (Sales → BC); the default copies the fields mapped that way.
     """
 
     name: str
@@ -112,6 +140,32 @@ class Mapping:
     inactivity_timeout_minutes: int = 1440
     enabled: bool = True
     options: dict[str, Any] = field(default_factory=dict)
+    write_back: WriteBack | None = None
+    reverse_transform: str = "include.bc_sales_sync.transforms.reverse:copy_fields"
+
+    @property
+    def from_crm_fields(self) -> tuple[FieldMap, ...]:
+        """The field maps Sales → BC writes: bidirectional or from Sales, with a BC field."""
+        return tuple(
+            f for f in self.fields if f.source and f.direction in (Direction.BIDIRECTIONAL, Direction.FROM_CRM)
+        )
+
+    @property
+    def syncs_to_crm(self) -> bool:
+        return self.direction in (Direction.TO_CRM, Direction.BIDIRECTIONAL)
+
+    @property
+    def syncs_from_crm(self) -> bool:
+        return self.direction in (Direction.FROM_CRM, Direction.BIDIRECTIONAL) and self.write_back is not None
+
+    @property
+    def excludes_own_changes(self) -> bool:
+        """Whether Sales → BC reads leave out rows last modified by the integration user (BC's
+        loop prevention): only for bidirectional mappings without a field mapped from Sales only;
+        the others rely on the coupling timestamps."""
+        return self.direction is Direction.BIDIRECTIONAL and not any(
+            f.direction is Direction.FROM_CRM for f in self.fields if f.source
+        )
 
     @property
     def source_fields(self) -> list[str]:
@@ -160,7 +214,7 @@ class Mapping:
         if "fields" in overrides:
             changes["fields"] = _override_fields(self, overrides["fields"])
         result = dataclasses.replace(self, **changes)
-        if result.direction is not Direction.TO_CRM:
+        if result.direction is not Direction.TO_CRM and self.write_back is None:
             raise MappingError(
                 f"Mapping {self.name}: direction '{result.direction}' is not available; this mapping "
                 "synchronizes Business Central -> Sales only (direction 'to_crm')."

@@ -7,7 +7,6 @@ record needs) → write (Dataverse ``$batch`` with deterministic ids) → record
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
 import logging
 from collections import Counter
@@ -139,7 +138,10 @@ class EntitySyncJob(Job):
         )
         inserted = sum(1 for i in written if plans[i].created)
         successes = self._successes(
-            written, [plans[i].primary_id for i in written], [{"hash": plans[i].hash} for i in written]
+            written,
+            [plans[i].primary_id for i in written],
+            [{"hash": plans[i].hash} for i in written],
+            [plans[i].modified_on for i in written],
         )
         self._taken.update(plans[i].primary_id for i in written)
         return Outcome(successes, self._failures(failed), inserted, len(written) - inserted)
@@ -173,7 +175,10 @@ class EntitySyncJob(Job):
         changes.failures = self._failures(errors.assign(crm_id=None))
         return changes
 
-    def _successes(self, bc_ids: list[str], crm_ids: list[str], extra: list[dict] | None) -> pd.DataFrame:
+    def _successes(
+        self, bc_ids: list[str], crm_ids: list[str], extra: list[dict] | None, crm_modified: list | None = None
+    ) -> pd.DataFrame:
+        """Synced records; the Sales modified time only when a write returned it (else the stored one stays)."""
         rows = pd.DataFrame(
             {
                 "bc_id": bc_ids,
@@ -181,7 +186,10 @@ class EntitySyncJob(Job):
                 "bc_modified_at": pd.to_datetime(
                     self._frame.loc[bc_ids, self.mapping.source.modified], utc=True
                 ).tolist(),
-                "crm_modified_at": dt.datetime.now(dt.UTC),
+                "crm_modified_at": pd.to_datetime(
+                    pd.Series(crm_modified if crm_modified is not None else [None] * len(bc_ids), dtype=object),
+                    utc=True,
+                ).tolist(),
             }
         )
         if extra is not None:

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import logging
 
-from include.bc_sales_sync.sync.plan import Operation, RecordPlan, WritePlan, operations, required_operations
+from include.bc_sales_sync.sync.plan import (
+    ROW_ROLES,
+    Operation,
+    RecordPlan,
+    WritePlan,
+    operations,
+    required_operations,
+)
 
 log = logging.getLogger(__name__)
 
 ATTEMPTS = 3  # a record may switch once, then one of its children once
+MODIFIED_ON = "modifiedon"
 KEPT_CHANGING = "The Sales row kept changing between create and update; the record is retried next run."
 
 
@@ -24,7 +32,9 @@ def load(dataverse, plan: WritePlan, *, name: str = "") -> dict[str, str | None]
     :param dataverse: the :class:`~include.bc_sales_sync.hooks.DataverseHook`.
     :param plan: the chunk's writes.
     :param name: the job's name, for the log.
-    :return: per BC id, ``None`` (written) or the error message.
+    :return: per BC id, ``None`` (written) or the error message. Each written plan's
+        ``modified_on`` is the row's ``modifiedon`` after the write, as Dataverse returned it (the
+        coupling keeps it, so the Sales → BC direction does not take this write for a user's edit).
     """
     plans = plan.records
     outcomes: dict[str, str | None] = {}
@@ -43,7 +53,10 @@ def load(dataverse, plan: WritePlan, *, name: str = "") -> dict[str, str | None]
         retry: dict[str, list[Operation]] = {}
         failed: set[str] = set()
         for op, res in zip(flat, results[len(sent) - len(flat) :], strict=True):
-            if op.bc_id in failed or op.bc_id in retry or 200 <= res.status < 300:
+            if 200 <= res.status < 300:
+                _note_modified_on(plans[op.bc_id], op, res)
+                continue
+            if op.bc_id in failed or op.bc_id in retry:
                 continue
             whole = op.role in ("primary", "reopen")
             may_switch = attempt == 0 if whole else (op.role == "child" and attempt < ATTEMPTS - 1)
@@ -91,7 +104,18 @@ def batch_operation(op: Operation):
     from include.bc_sales_sync.hooks.dataverse import BatchOperation
 
     headers = {"If-None-Match": "*"} if op.create else {"If-Match": "*"}
-    return BatchOperation("PATCH", entity_set=op.entity_set, key=op.target_id, body=op.body, headers=headers)
+    select: tuple[str, ...] = ()
+    if op.role in ROW_ROLES:  # the record's own row answers with its new modifiedon, and no more
+        headers["Prefer"] = "return=representation"
+        select = (MODIFIED_ON,)
+    return BatchOperation(
+        "PATCH", entity_set=op.entity_set, key=op.target_id, body=op.body, headers=headers, select=select
+    )
+
+
+def _note_modified_on(plan: RecordPlan, op: Operation, result) -> None:
+    if op.role in ROW_ROLES and isinstance(result.body, dict) and result.body.get(MODIFIED_ON):
+        plan.modified_on = max(filter(None, (plan.modified_on, result.body[MODIFIED_ON])))
 
 
 def describe_failure(op: Operation, result) -> str:

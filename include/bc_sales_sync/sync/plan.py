@@ -22,6 +22,9 @@ def payload_hash(body: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
+ROW_ROLES = ("reopen", "primary", "activate", "final")  # the operations that write the record's own row
+
+
 @dataclass
 class Operation:
     """One planned Dataverse write, tied to the BC record and the target row it comes from."""
@@ -75,6 +78,7 @@ class RecordPlan:
     hash: str
     operations: list[Operation]
     children: list[tuple[TargetRows, dict]] = field(default_factory=list)
+    modified_on: str | None = None  # the row's modifiedon after its last write, as Dataverse returned it
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
+import pandas as pd
 import pytest
 import requests
 
@@ -146,6 +147,16 @@ def test_a_change_in_business_central_arrives_alone(run_job, bc, dataverse):
         dataverse, "productpricelevels", select=["amount"], filter=f"_productid_value eq {product['productid']}"
     )
     assert price_item["amount"] == 1234.5
+
+
+def test_couplings_keep_the_modified_time_sales_returned_for_the_write(run_job, bc, dataverse, state):
+    """Not the local clock: the Sales → BC direction compares the rows' modifiedon with it."""
+    run_all(run_job)
+    products = {p["productid"]: p for p in rows(dataverse, "products", select=["productid", "modifiedon"])}
+    couplings = state.couplings("ITEM-PRODUCT")
+    assert len(couplings) == 20
+    for coupling in couplings.itertuples():
+        assert coupling.crm_modified_at == pd.Timestamp(products[coupling.crm_id]["modifiedon"])
 
 
 def test_crash_between_load_and_record_then_rerun_leaves_no_duplicates(run_job, state, dataverse, monkeypatch):

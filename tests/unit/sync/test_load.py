@@ -58,17 +58,26 @@ class FakeDataverse:
     """Answers each operation by ``rule(entity_set, key, headers)`` and keeps what was sent."""
 
     def __init__(self, rule):
-        self.rule, self.sent = rule, []
+        self.rule, self.sent, self.clock = rule, [], 0
 
     def batch(self, operations, continue_on_error=True):
         self.sent.append(operations)
         out = []
         for op in operations:
             status, message = self.rule(op.entity_set, op.key, op.headers)
+            self.clock += 1
+            body = {"modifiedon": f"2026-01-01T00:00:{self.clock:02d}Z"} if status < 300 and op.select else None
             out.append(
-                BatchResult(op, status, error_code="0x80040237" if status == 412 else None, error_message=message)
+                BatchResult(
+                    op, status, body=body, error_code="0x80040237" if status == 412 else None, error_message=message
+                )
             )
         return out
+
+
+def conditions(op) -> dict:
+    """The create-only / update-only headers of an operation."""
+    return {k: v for k, v in op.headers.items() if k in ("If-Match", "If-None-Match")}
 
 
 def test_required_rows_go_first_once_and_an_existing_one_is_fine():
@@ -80,7 +89,7 @@ def test_required_rows_go_first_once_and_an_existing_one_is_fine():
     outcomes = load(dataverse, WritePlan({"b1": plan}, [required]))
     assert outcomes == {"b1": None}
     (sent,) = dataverse.sent
-    assert [(op.entity_set, op.key, op.headers) for op in sent][:2] == [
+    assert [(op.entity_set, op.key, conditions(op)) for op in sent][:2] == [
         ("pricelevels", "pl1", {"If-None-Match": "*"}),
         ("invoices", "i1", {"If-None-Match": "*"}),
     ]
@@ -119,5 +128,20 @@ def test_a_child_missing_from_an_existing_record_is_created():
     first, second = dataverse.sent
     assert [op.key for op in first] == ["i1", "i1", "l1", "i1"]  # reopen, update, line, state
     # the line is created, then the invoice gets its final columns again (its state closes it last)
-    assert [(op.key, op.headers) for op in second] == [("l1", {"If-None-Match": "*"}), ("i1", {"If-Match": "*"})]
+    assert [(op.key, conditions(op)) for op in second] == [("l1", {"If-None-Match": "*"}), ("i1", {"If-Match": "*"})]
     assert [op.role for op in plan.operations] == ["child", "final"]
+
+
+def test_the_rows_own_writes_return_its_modified_time_which_the_plan_keeps():
+    dataverse = FakeDataverse(lambda entity_set, key, headers: (204, None))
+    plan, _ = plan_for(create=True)
+    load(dataverse, WritePlan({"b1": plan}))
+    (sent,) = dataverse.sent
+    # the invoice's own writes ask for modifiedon only; its line is written without an answer
+    assert [(op.entity_set, op.select, op.headers.get("Prefer")) for op in sent] == [
+        ("invoices", ("modifiedon",), "return=representation"),
+        ("invoicedetails", (), None),
+        ("invoices", ("modifiedon",), "return=representation"),
+    ]
+    assert sent[0].path == "invoices('i1')?$select=modifiedon"  # a GUID would go unquoted
+    assert plan.modified_on == "2026-01-01T00:00:03Z"  # the last write of the row: its final columns

@@ -1,0 +1,105 @@
+"""Sales → Business Central transforms: Sales rows in, the BC values they mean out (pure pandas).
+
+A reverse transform gets the changed Sales rows of a chunk (``crm_id``, ``bc_id`` and the Sales
+columns of the fields mapped that way) and the coupled BC records as they are now (``bc_id`` and
+their current values), and returns the BC values each record should have, by BC field name, and
+one error row per record it rejects. What actually changes, and whether that is a conflict, is
+decided by the engine by comparing both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from include.bc_sales_sync.mappings import Mapping
+from include.bc_sales_sync.transforms.base import ERROR_COLUMNS
+
+ACCOUNT_INACTIVE = 1  # account statecode
+PRODUCT_ACTIVE = 0  # product statecode
+CUSTOMER_NOT_BLOCKED = " "
+CUSTOMER_BLOCKED_ALL = "All"
+
+
+@dataclass
+class ReverseResult:
+    """BC values per record (``bc_id`` and one column per BC field) and the records rejected."""
+
+    values: pd.DataFrame
+    errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ERROR_COLUMNS))
+
+
+def copy_fields(sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mapping) -> ReverseResult:
+    """The Sales value of every field mapped to BC, under its BC name; a value longer than the BC
+    field allows is a per-record error (options ``bc_field_lengths``: BC field -> length)."""
+    columns = {f.target: f.source for f in mapping.from_crm_fields}
+    values = sales[["bc_id", *columns]].rename(columns=columns).copy()
+    for column in columns.values():
+        values[column] = values[column].map(_text_or_value)
+    if mapping.options.get("keep_bc_value_when_blank"):
+        values = _keep_bc_when_blank(values, bc, list(columns.values()))
+    return ReverseResult(values, _too_long(values, sales, mapping))
+
+
+def accounts_to_customers(sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mapping) -> ReverseResult:
+    """The account's fields, and BC's rule for a deactivated account: a customer not blocked yet
+    becomes Blocked = All (only Active → Inactive is handled; reactivating does not unblock)."""
+    result = copy_fields(sales, bc, mapping)
+    if "statecode" in sales:
+        current = result.values["bc_id"].map(bc.set_index("bc_id")["Blocked"]) if "Blocked" in bc else None
+        inactive = sales.set_index("bc_id").loc[result.values["bc_id"], "statecode"].eq(ACCOUNT_INACTIVE).to_numpy()
+        if current is not None:
+            block = inactive & current.fillna(CUSTOMER_NOT_BLOCKED).str.strip().eq("").to_numpy()
+            result.values["Blocked"] = current.where(~block, CUSTOMER_BLOCKED_ALL).to_numpy()
+    return result
+
+
+def products_to_items(sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mapping) -> ReverseResult:
+    """The product's fields, and BC's rule: the item (or resource) is blocked when the product is
+    not Active in Sales."""
+    result = copy_fields(sales, bc, mapping)
+    if "statecode" in sales:
+        states = sales.set_index("bc_id").loc[result.values["bc_id"], "statecode"]
+        result.values["Blocked"] = states.ne(PRODUCT_ACTIVE).to_numpy()
+    return result
+
+
+def _text_or_value(value):
+    if isinstance(value, str):
+        return value.strip()
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) else value
+
+
+def _keep_bc_when_blank(values: pd.DataFrame, bc: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """A blank Sales value never clears a BC value: the BC value is kept."""
+    current = bc.set_index("bc_id")
+    for column in columns:
+        if column not in current:
+            continue
+        blank = values[column].map(lambda v: v is None or v == "")
+        values.loc[blank, column] = values.loc[blank, "bc_id"].map(current[column])
+    return values
+
+
+def _too_long(values: pd.DataFrame, sales: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
+    lengths = mapping.options.get("bc_field_lengths", {})
+    by_source = {f.source: f.target for f in mapping.from_crm_fields}
+    errors = []
+    for column, limit in lengths.items():
+        if column not in values:
+            continue
+        long = values[values[column].map(lambda v, n=limit: isinstance(v, str) and len(v) > n)]
+        label = mapping.options.get("from_crm_label", "row")
+        for bc_id, value in zip(long["bc_id"], long[column], strict=True):
+            crm = sales.loc[sales["bc_id"] == bc_id, "crm_id"].iloc[0]
+            errors.append(
+                {
+                    "bc_id": bc_id,
+                    "field": by_source.get(column, column),
+                    "message": f"The {label} {crm} in Sales has {by_source.get(column, column)} '{value[:40]}' "
+                    f"({len(value)} characters); Business Central's {column} takes at most {limit}. "
+                    "Shorten it in Sales; the record is retried on the next run.",
+                }
+            )
+    return pd.DataFrame(errors, columns=ERROR_COLUMNS)
