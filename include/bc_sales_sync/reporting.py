@@ -27,6 +27,25 @@ def report_task(task_ids: list[str]):
     return report().as_teardown()
 
 
+DIRECTION_LABELS = {"to_crm": "", "from_crm": " (Sales -> BC)"}
+
+
+def job_summaries(summaries: list[dict | None]) -> list[dict]:
+    """One summary per job: a two-way task's Sales -> BC job (under ``from_crm``) as a row of its own,
+    named with its direction."""
+    out = []
+    for s in summaries:
+        if not s:
+            continue
+        first = {k: v for k, v in s.items() if k != "from_crm"}
+        for job in (first, s.get("from_crm")):
+            if job:
+                out.append(
+                    {**job, "mapping": job["mapping"] + DIRECTION_LABELS.get(job.get("direction", "to_crm"), "")}
+                )
+    return out
+
+
 def format_summaries(summaries: list[dict]) -> str:
     width = max([len(s["mapping"]) for s in summaries] + [7])
     header = "mapping".ljust(width) + "".join(c.rjust(11) for c in ("read", *COLUMNS))
@@ -40,7 +59,7 @@ def report_run(
     dag_id: str, run_id: str, summaries: list[dict | None], *, webhook_conn_id: str = WEBHOOK_CONN_ID
 ) -> dict:
     """Log the run's per-job counters; alert when any record failed. Returns the totals."""
-    done = [s for s in summaries if s]
+    done = job_summaries(summaries)
     if done:
         log.info("Synchronization summary of %s:\n%s", run_id, format_summaries(done))
     totals = {c: sum(int(s.get(c, 0)) for s in done) for c in ("read", *COLUMNS)}

@@ -101,10 +101,12 @@ class RunSummary:
     read: int = 0
     pages: int = 0
     watermark: str | None = None
+    direction: str = TO_CRM
 
     def as_dict(self) -> dict:
         return {
             "mapping": self.mapping,
+            "direction": self.direction,
             "job_id": self.job_id,
             "window": self.window,
             "dry_run": self.dry_run,

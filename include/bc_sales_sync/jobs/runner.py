@@ -61,7 +61,9 @@ def run_job(job: Job, state, options: RunOptions | None = None, window: Window |
                 window_start=window.start,
                 window_end=window.end,
             )
-            run.summary = summary = RunSummary(job.name, run.job_id, job.describe(window), options.dry_run)
+            run.summary = summary = RunSummary(
+                job.name, run.job_id, job.describe(window), options.dry_run, direction=job.direction
+            )
             dry = " (dry run: nothing is written)" if options.dry_run else ""
             log.info("%s: %s%s.", job.name, summary.window, dry)
             try:
@@ -105,11 +107,11 @@ def _process(job: Job, chunk: Chunk, run: JobRun) -> None:
         successes = concat(changes.successes, outcome and outcome.successes)
         failures = concat(changes.failures, outcome and outcome.failures)
         if successes is not None:
-            state.record_success(job.name, run.job_id, successes)
+            state.record_success(job.name, run.job_id, successes, direction=job.direction)
         if failures is not None:
             failures = failures.drop_duplicates("bc_id")
             failures = failures.reindex(columns=FAILURE_COLUMNS).astype({"message": str})
-            state.record_failure(job.name, run.job_id, failures)
+            state.record_failure(job.name, run.job_id, failures, direction=job.direction)
             counts["failed"] += len(failures)
             _log_failures(job.name, failures)
         if outcome is not None:

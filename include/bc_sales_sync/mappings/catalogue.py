@@ -7,7 +7,7 @@ names, product types, negative values, states, price list items) live in the tra
 
 from __future__ import annotations
 
-from include.bc_sales_sync.mappings.model import FieldMap, Mapping, MappingError, Source, Target
+from include.bc_sales_sync.mappings.model import Direction, FieldMap, Mapping, MappingError, Source, Target, WriteBack
 
 PRODUCT_TYPE_SALES_INVENTORY = 1
 PRODUCT_TYPE_SERVICES = 3
@@ -113,6 +113,22 @@ CURRENCY = Mapping(
     inactivity_timeout_minutes=720,
 )
 
+BOTH = Direction.BIDIRECTIONAL
+
+# BC's customer field lengths (table 18), so a longer Sales value fails with a message, not a 400.
+CUSTOMER_FIELD_LENGTHS = {
+    "Name": 100,
+    "Address": 100,
+    "Address_2": 50,
+    "City": 30,
+    "County": 30,
+    "Country_Region_Code": 10,
+    "Post_Code": 20,
+    "E_Mail": 80,
+    "Home_Page": 80,
+    "Phone_No": 30,
+}
+
 CUSTOMER = Mapping(
     name="CUSTOMER",
     task_id="customer",
@@ -128,26 +144,53 @@ CUSTOMER = Mapping(
     ),
     transform="include.bc_sales_sync.transforms.customers:customers_to_accounts",
     fields=(
-        FieldMap("name", source="Name"),
+        FieldMap("name", source="Name", direction=BOTH),
         # Not in BC's default field list: the customer number makes accounts findable and lets
         # match-based coupling find an account created in Sales for a BC customer.
         FieldMap("accountnumber", source="No"),
-        FieldMap("address1_line1", source="Address"),
-        FieldMap("address1_line2", source="Address_2"),
-        FieldMap("address1_postalcode", source="Post_Code"),
-        FieldMap("address1_city", source="City"),
-        FieldMap("address1_country", source="Country_Region_Code"),
-        FieldMap("address1_stateorprovince", source="County"),
-        FieldMap("emailaddress1", source="E_Mail"),
-        FieldMap("websiteurl", source="Home_Page"),
-        FieldMap("telephone1", source="Phone_No"),
+        FieldMap("address1_line1", source="Address", direction=BOTH),
+        FieldMap("address1_line2", source="Address_2", direction=BOTH),
+        FieldMap("address1_postalcode", source="Post_Code", direction=BOTH),
+        FieldMap("address1_city", source="City", direction=BOTH),
+        FieldMap("address1_country", source="Country_Region_Code", direction=BOTH),
+        FieldMap("address1_stateorprovince", source="County", direction=BOTH),
+        FieldMap("emailaddress1", source="E_Mail", direction=BOTH),
+        FieldMap("websiteurl", source="Home_Page", direction=BOTH),
+        FieldMap("telephone1", source="Phone_No", direction=BOTH),
         FieldMap("creditlimit", source="Credit_Limit_LCY"),
         FieldMap("customertypecode", constant=CUSTOMER_TYPE_CUSTOMER, insert_only=True),
     ),
+    direction=BOTH,
     dependencies=("SALESPEOPLE", "CURRENCY"),
     lookups=("salespeople", "currencies", "local_currency"),
     inactivity_timeout_minutes=720,
-    options={"extra_source_fields": ["Salesperson_Code", "Currency_Code"]},
+    write_back=WriteBack(
+        "customers",
+        names=(
+            ("Name", "displayName"),
+            ("Address", "addressLine1"),
+            ("Address_2", "addressLine2"),
+            ("Post_Code", "postalCode"),
+            ("City", "city"),
+            ("Country_Region_Code", "country"),
+            ("County", "state"),
+            ("E_Mail", "email"),
+            ("Home_Page", "website"),
+            ("Phone_No", "phoneNumber"),
+            ("Blocked", "blocked"),
+        ),
+    ),
+    reverse_transform="include.bc_sales_sync.transforms.reverse:accounts_to_customers",
+    options={
+        "extra_source_fields": ["Salesperson_Code", "Currency_Code"],
+        # Sales -> BC reads deactivated accounts too: BC blocks their customers (facts §2.3).
+        "from_crm_filter": f"customertypecode eq {CUSTOMER_TYPE_CUSTOMER}",
+        "from_crm_columns": ["statecode"],
+        "from_crm_bc_fields": ["Blocked"],
+        "from_crm_label": "customer",
+        "keep_bc_value_when_blank": True,
+        "bc_field_lengths": CUSTOMER_FIELD_LENGTHS,
+    },
 )
 
 PREREQUISITE_MAPPINGS: tuple[Mapping, ...] = (SALESPEOPLE, CURRENCY, CUSTOMER)

@@ -21,10 +21,16 @@ if TYPE_CHECKING:
 # The same overlap as every job's (include.bc_sales_sync.jobs.incremental.DEFAULT_OVERLAP); kept
 # here as a literal so that importing a DAG file does not import the jobs.
 DEFAULT_OVERLAP = dt.timedelta(seconds=2)
+# Sales -> BC reads start 999 ms before their watermark, as BC's do (sync.from_crm.OVERLAP).
+SALES_OVERLAP = dt.timedelta(milliseconds=999)
 
 
 class EntitySyncOperator(BaseOperator):
-    """Synchronizes one mapping from Business Central to Dynamics 365 Sales.
+    """Synchronizes one mapping between Business Central and Dynamics 365 Sales.
+
+    As BC's job does, a bidirectional mapping runs Business Central → Sales first, then Sales →
+    Business Central, each with its own watermark, job record and counters; the task returns the
+    first direction's summary with the second's under ``from_crm``.
 
     Scheduled runs read what changed since the mapping's watermark; backfill runs read exactly
     their data interval; ``params.full_sync`` reads everything. ``params.mappings`` (a list of
@@ -64,10 +70,10 @@ class EntitySyncOperator(BaseOperator):
     def execute(self, context: Context) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from include.bc_sales_sync.jobs import RunOptions, run_job
+        from include.bc_sales_sync.jobs import RunOptions
         from include.bc_sales_sync.jobs.connections import open_connections
         from include.bc_sales_sync.mappings.registry import load_mappings
-        from include.bc_sales_sync.sync.job import EntitySyncJob
+        from include.bc_sales_sync.sync.directions import run_mapping
 
         params = context.get("params") or {}
         mapping = load_mappings()[self.mapping]
@@ -86,17 +92,22 @@ class EntitySyncOperator(BaseOperator):
             task_id=self.task_id,
         )
         with open_connections(self.business_central_conn_id, self.dataverse_conn_id, self.state_conn_id) as c:
-            window = self.window(context, c.state, mapping.name, full_sync=options.full_sync)
-            return run_job(EntitySyncJob(mapping, c.bc, c.dataverse), c.state, options, window).as_dict()
 
-    def window(self, context: Context, state, mapping_name: str, *, full_sync: bool = False) -> Window:
+            def window_of(direction: str) -> Window:
+                return self.window(context, c.state, mapping.name, full_sync=options.full_sync, direction=direction)
+
+            return run_mapping(mapping, c.bc, c.dataverse, c.state, options, window_of)
+
+    def window(
+        self, context: Context, state, mapping_name: str, *, full_sync: bool = False, direction: str = "to_crm"
+    ) -> Window:
         """The records this run reads (see the class docstring and :mod:`include.bc_sales_sync.jobs.incremental`)."""
         from include.bc_sales_sync.jobs import choose_window, run_type_of
 
         return choose_window(
-            None if full_sync else state.watermark(mapping_name),
+            None if full_sync else state.watermark(mapping_name, direction),
             full_sync=full_sync,
             run_type=run_type_of(context),
             data_interval=(context.get("data_interval_start"), context.get("data_interval_end")),
-            overlap=self.overlap,
+            overlap=self.overlap if direction == "to_crm" else SALES_OVERLAP,
         )

@@ -7,6 +7,7 @@ record needs) → write (Dataverse ``$batch`` with deterministic ids) → record
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 from collections import Counter
@@ -16,7 +17,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from include.bc_sales_sync.jobs import Changes, Chunk, Job, JobRun, Outcome
-from include.bc_sales_sync.mappings import Mapping
+from include.bc_sales_sync.mappings import Direction, Mapping
+from include.bc_sales_sync.odata import MAX_OR_VALUES, any_of, chunked
+from include.bc_sales_sync.state import TO_CRM
+from include.bc_sales_sync.sync import conflicts as cf
 from include.bc_sales_sync.sync import couple as c
 from include.bc_sales_sync.sync.load import load
 from include.bc_sales_sync.sync.lookups import Lookups
@@ -27,6 +31,8 @@ from include.bc_sales_sync.transforms.base import TransformContext, TransformRes
 
 log = logging.getLogger(__name__)
 
+MODIFIED_ON = "modifiedon"
+
 
 def load_transform(path: str) -> Callable[[pd.DataFrame, TransformContext], TransformResult]:
     module, _, name = path.partition(":")
@@ -35,10 +41,12 @@ def load_transform(path: str) -> Callable[[pd.DataFrame, TransformContext], Tran
 
 @dataclass
 class Planned:
-    """A chunk's records with their couplings, ready to transform."""
+    """A chunk's records with their couplings, ready to transform; for a two-way mapping also the
+    coupled Sales rows as they are now (``modifiedon`` and the columns synchronized both ways)."""
 
     frame: pd.DataFrame
     counts: Counter
+    sales_now: pd.DataFrame | None = None
 
     def __bool__(self) -> bool:
         return not self.frame.empty
@@ -61,6 +69,7 @@ class EntitySyncJob(Job):
         self.context: TransformContext | None = None
         self._index: pd.DataFrame | None = None
         self._taken: set[str] = set()
+        self._rewind: set[str] = set()
 
     def prepare(self, run: JobRun) -> None:
         """Ensure the rows every record needs, then load the lookups once for the run."""
@@ -85,7 +94,10 @@ class EntitySyncJob(Job):
         )
         if m.target.match_on and not frame["existing"].all():
             self._load_index(run)
-        return Planned(frame, counts)
+        sales_now = None
+        if m.direction is Direction.BIDIRECTIONAL and frame["existing"].any():
+            sales_now = self._sales_rows(frame.loc[frame["existing"], "target_id"].tolist())
+        return Planned(frame, counts, sales_now)
 
     def transform(self, planned: Planned, run: JobRun) -> Changes:
         m, frame = self.mapping, planned.frame
@@ -108,6 +120,8 @@ class EntitySyncJob(Job):
             result = c.replace_records(result, self.transform_rows(hit, self.context))
         if m.couple_only:
             return self._couple_only(frame, result, changes)
+        if planned.sales_now is not None:
+            result = self._resolve_conflicts(frame, result, planned.sales_now, changes)
         if m.sync_only_coupled:
             uncoupled = set(frame.loc[~frame["existing"], "bc_id"])
             changes.counts["skipped"] += len(uncoupled)
@@ -132,19 +146,78 @@ class EntitySyncJob(Job):
         plans = changes.writes.records
         outcomes = load(self.dataverse, changes.writes, name=self.name)
         written = [bc_id for bc_id, error in outcomes.items() if error is None]
+        errors = [{"bc_id": i, "field": None, "message": e} for i, e in outcomes.items() if e is not None]
+        deleted = [e for e in errors if plans[e["bc_id"]].deleted]
+        if deleted:  # a deletion conflict waits for the operator: marked, not retried
+            run.state.mark_deleted(self.name, run.job_id, self._failures(pd.DataFrame(deleted)), side="sales")
         failed = pd.DataFrame(
-            [{"bc_id": bc_id, "field": None, "message": e} for bc_id, e in outcomes.items() if e is not None],
-            columns=["bc_id", "field", "message"],
+            [e for e in errors if not plans[e["bc_id"]].deleted], columns=["bc_id", "field", "message"]
         )
         inserted = sum(1 for i in written if plans[i].created)
         successes = self._successes(
             written,
             [plans[i].primary_id for i in written],
             [{"hash": plans[i].hash} for i in written],
-            [plans[i].modified_on for i in written],
+            [self._rewound(i, plans[i].modified_on) for i in written],
         )
         self._taken.update(plans[i].primary_id for i in written)
-        return Outcome(successes, self._failures(failed), inserted, len(written) - inserted)
+        return Outcome(
+            successes, self._failures(failed), inserted, len(written) - inserted, counts=Counter(failed=len(deleted))
+        )
+
+    # -- two-way mappings -------------------------------------------------------------------
+
+    def _sales_rows(self, target_ids: list[str]) -> pd.DataFrame:
+        """The coupled Sales rows as they are now, by id: their modified time and two-way columns."""
+        t = self.mapping.target
+        columns = [t.key, MODIFIED_ON, *sorted(cf.both_way_columns(self.mapping, "sales"))]
+        rows: list[dict] = []
+        for part in chunked(target_ids, MAX_OR_VALUES):
+            for page in self.dataverse.iter_pages(t.entity_set, select=columns, filter=any_of(t.key, part, guid=True)):
+                rows.extend(page)
+        frame = pd.DataFrame(rows, columns=columns)
+        return frame.assign(target_id=frame[t.key].astype(str).str.lower()).set_index("target_id")
+
+    def _resolve_conflicts(
+        self, frame: pd.DataFrame, result: TransformResult, sales_now: pd.DataFrame, changes: Changes
+    ) -> TransformResult:
+        """Records changed in Sales too since their last synchronization whose two-way columns would
+        change: failed, left to the Sales -> BC pass, or written, as the mapping's policy says."""
+        m = self.mapping
+        both_way = sorted(cf.both_way_columns(m, "sales"))
+        synced = frame.set_index("bc_id")["crm_modified_at"]
+        failed, skipped = [], set()
+        for row in result.primary.rows.to_dict("records"):
+            bc_id, target_id = row["bc_id"], str(row["target_id"]).lower()
+            if target_id not in sales_now.index or not frame.loc[frame["bc_id"] == bc_id, "existing"].any():
+                continue
+            now = sales_now.loc[target_id]
+            if not cf.changed_since(pd.Series([now[MODIFIED_ON]]), pd.Series([synced.get(bc_id)]))[0]:
+                continue
+            clash = cf.differing(row, now.to_dict(), both_way)
+            if not clash:
+                continue
+            decision = cf.resolve(m.conflict_policy, TO_CRM)
+            if decision == cf.FAIL:
+                what = f"{m.options.get('from_crm_label', 'record').capitalize()} {bc_id}"
+                failed.append({"bc_id": bc_id, "field": clash[0], "message": cf.conflict_message(what, clash, m)})
+            elif decision == cf.SKIP:
+                skipped.add(bc_id)
+            else:
+                self._rewind.add(bc_id)
+        if not failed and not skipped:
+            return result
+        changes.counts["skipped"] += len(skipped)
+        kept = c.drop_records(result, {f["bc_id"] for f in failed} | skipped)
+        errors = pd.DataFrame(failed, columns=["bc_id", "field", "message"])
+        return dataclasses.replace(kept, errors=pd.concat([kept.errors, errors], ignore_index=True))
+
+    def _rewound(self, bc_id: str, modified_on: str | None):
+        """The Sales row's modified time to keep; moved back after a conflict BC won, so the next
+        Sales -> BC pass still carries the row's one-way changes (BC's rule)."""
+        if modified_on is None or bc_id not in self._rewind:
+            return modified_on
+        return pd.Timestamp(modified_on) - cf.REWIND[TO_CRM]
 
     # -- helpers ----------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """Loading a chunk's planned writes into Dataverse through ``$batch``, with continue-on-error.
 
-A create that finds its row already there (a rerun after a crash) becomes an update, and an update
-that finds it gone becomes a create, so a rerun never duplicates and never loses a record. One
-failing record never fails its neighbours: each record's outcome is its own.
+A create that finds its row already there (a rerun after a crash) becomes an update, so a rerun
+never duplicates. An update that finds its row gone becomes a create only for a record not synced
+since it was coupled (or restored); a synchronized row deleted in Sales is a deletion conflict,
+never silently re-created. One failing record never fails its neighbours.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ log = logging.getLogger(__name__)
 
 ATTEMPTS = 3  # a record may switch once, then one of its children once
 MODIFIED_ON = "modifiedon"
+DELETED = (
+    "The record cannot be updated because it is coupled to a deleted record: {entity_set}({id}) no longer "
+    "exists in Sales. Re-create it (python -m include.bc_sales_sync.state restore-deleted --mapping '{mapping}' "
+    "<bc id>) or remove the coupling (remove-coupling); until then the record is left alone."
+)
 KEPT_CHANGING = "The Sales row kept changing between create and update; the record is retried next run."
 
 
@@ -62,6 +68,10 @@ def load(dataverse, plan: WritePlan, *, name: str = "") -> dict[str, str | None]
             may_switch = attempt == 0 if whole else (op.role == "child" and attempt < ATTEMPTS - 1)
             if may_switch and op.create and res.status == 412:
                 retry[op.bc_id] = _switch(plans[op.bc_id], op, create=False, cause=describe_failure(op, res))
+            elif whole and not op.create and res.status == 404 and not plans[op.bc_id].may_recreate:
+                failed.add(op.bc_id)
+                plans[op.bc_id].deleted = True
+                outcomes[op.bc_id] = DELETED.format(entity_set=op.entity_set, id=op.target_id, mapping=name)
             elif may_switch and not op.create and res.status == 404:
                 retry[op.bc_id] = _switch(plans[op.bc_id], op, create=True, cause=describe_failure(op, res))
             else:

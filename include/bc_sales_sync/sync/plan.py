@@ -79,6 +79,8 @@ class RecordPlan:
     operations: list[Operation]
     children: list[tuple[TargetRows, dict]] = field(default_factory=list)
     modified_on: str | None = None  # the row's modifiedon after its last write, as Dataverse returned it
+    may_recreate: bool = True  # False once synced: a coupled row gone from Sales is a deletion conflict
+    deleted: bool = False  # set by the load: the coupled row was found deleted in Sales
 
 
 @dataclass
@@ -101,6 +103,8 @@ def plan_writes(frame: pd.DataFrame, result: TransformResult) -> tuple[dict[str,
     existing = dict(zip(frame["bc_id"], frame["existing"], strict=True))
     last_hash = dict(zip(frame["bc_id"], frame["extra"].map(hash_of), strict=True))
     last_ok = dict(zip(frame["bc_id"], frame["last_result"] == "success", strict=True))
+    # Never synced since it was coupled (by hand, or restored after a deletion): its row may be created.
+    fresh = dict(zip(frame["bc_id"], frame["last_result"].isna(), strict=True))
     children: dict[str, list[tuple[TargetRows, dict]]] = {}
     for target in result.children:
         for row in target.rows.to_dict("records"):
@@ -124,7 +128,9 @@ def plan_writes(frame: pd.DataFrame, result: TransformResult) -> tuple[dict[str,
             unchanged[bc_id] = digest
             continue
         ops = operations(bc_id, primary, row, children.get(bc_id, []), create=is_new)
-        plans[bc_id] = RecordPlan(bc_id, row["target_id"], is_new, digest, ops, children.get(bc_id, []))
+        plans[bc_id] = RecordPlan(
+            bc_id, row["target_id"], is_new, digest, ops, children.get(bc_id, []), may_recreate=is_new or fresh[bc_id]
+        )
     return plans, unchanged
 
 

@@ -1,0 +1,167 @@
+"""CUSTOMER both ways against the sandbox: a salesperson's edit in Sales reaches Business Central, the
+integration user's own writes never come back, conflicts follow the mapping's policy, and a
+record deleted on either side waits for the operator."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from include.bc_sales_sync.hooks import DataverseHook
+from include.bc_sales_sync.jobs import RunOptions, Window
+from include.bc_sales_sync.mappings import ConflictPolicy
+from include.bc_sales_sync.mappings.registry import default_mappings
+from include.bc_sales_sync.state import FROM_CRM, TO_CRM
+from include.bc_sales_sync.sync.directions import run_mapping
+from tests.integration.sync.conftest import rows, sandbox_connections
+
+NUMBER = "10000"  # Adatum Corporation: its salesperson is coupled, so its account exists
+
+
+@pytest.fixture
+def sales_user(connections, monkeypatch) -> DataverseHook:
+    """Dataverse as a salesperson at work in Sales (not the integration user)."""
+    c = connections.config
+    conn = json.loads(sandbox_connections(c)["AIRFLOW_CONN_DATAVERSE_DEFAULT"])
+    conn.update(login=c.sales_user_client_id, password=c.sales_user_client_secret)
+    monkeypatch.setenv("AIRFLOW_CONN_SALES_USER", json.dumps(conn))
+    return DataverseHook("sales_user")
+
+
+@pytest.fixture
+def sync(connections, state, bc, dataverse):
+    """``sync("CUSTOMER", policy=...)`` runs a mapping both ways, as its task does."""
+
+    def run(name: str = "CUSTOMER", policy: ConflictPolicy | None = None, **options) -> dict:
+        mapping = default_mappings()[name]
+        if policy is not None:
+            mapping = dataclasses.replace(mapping, conflict_policy=policy)
+
+        def window_of(direction: str) -> Window:
+            watermark = state.watermark(mapping.name, direction)
+            return Window(start=watermark) if watermark else Window()
+
+        return run_mapping(mapping, bc, dataverse, state, RunOptions(run_id="test", **options), window_of)
+
+    return run
+
+
+@pytest.fixture
+def coupled(sync, run_job):
+    """Salespeople, currencies and customers synchronized once."""
+    run_job("SALESPEOPLE")
+    run_job("CURRENCY")
+    sync()
+
+
+def customer(bc) -> dict:
+    (record,) = rows(bc, "customers", filter=f"number eq '{NUMBER}'")
+    return record
+
+
+def account(hook) -> dict:
+    (row,) = rows(
+        hook,
+        "accounts",
+        filter=f"accountnumber eq '{NUMBER}'",
+        select=["accountid", "telephone1", "name", "modifiedon"],
+    )
+    return row
+
+
+def writes(stats) -> tuple[int, int]:
+    """Writes since the last clear: BC requests other than GET, Dataverse $batch and writes."""
+    bc, dv = stats["bc"].read(), stats["dataverse"].read()
+    return (
+        sum(n for m, n in bc["by_method"].items() if m != "GET"),
+        sum(n for m, n in dv["by_method"].items() if m != "GET"),
+    )
+
+
+def test_a_salespersons_edit_reaches_business_central_and_nothing_comes_back(coupled, sync, sales_user, bc, stats):
+    sales_user.update("accounts", account(sales_user)["accountid"], {"telephone1": "+1 404 555 0199"})
+    summary = sync()
+    assert summary["modified"] == 0 and summary[FROM_CRM]["modified"] == 1
+    assert customer(bc)["phoneNumber"] == "+1 404 555 0199"
+    # The next run changes nothing on either side: BC's write is not taken for a BC edit, and the
+    # Sales row BC was written from is not read back as a change.
+    stats["bc"].clear()
+    stats["dataverse"].clear()
+    again = sync()
+    assert (again["modified"], again["inserted"], again[FROM_CRM]["modified"]) == (0, 0, 0)
+    assert writes(stats) == (0, 0)
+
+
+def test_the_integration_users_own_writes_are_not_brought_back(coupled, sync, dataverse, bc):
+    before = customer(bc)["phoneNumber"]
+    dataverse.update("accounts", account(dataverse)["accountid"], {"telephone1": "+1 000 000 0000"})
+    summary = sync()
+    assert summary[FROM_CRM]["read"] == 0
+    assert customer(bc)["phoneNumber"] == before
+
+
+def both_edited(bc, sales_user) -> None:
+    record = customer(bc)
+    bc.update("customers", record["id"], {"phoneNumber": "+1 111 111 1111"})
+    sales_user.update("accounts", account(sales_user)["accountid"], {"telephone1": "+1 222 222 2222"})
+
+
+def test_a_conflict_fails_the_record_by_default_and_changes_neither_side(coupled, sync, sales_user, bc, state):
+    both_edited(bc, sales_user)
+    summary = sync()
+    assert summary["failed"] == 1 and summary[FROM_CRM]["failed"] == 1
+    assert customer(bc)["phoneNumber"] == "+1 111 111 1111"
+    assert account(sales_user)["telephone1"] == "+1 222 222 2222"
+    message = state.errors(mapping="CUSTOMER")["message"].iloc[0]
+    assert "changed both in Business Central and in Sales" in message and "Phone_No <-> telephone1" in message
+
+
+@pytest.mark.parametrize(
+    ("policy", "phone"), [(ConflictPolicy.BC_WINS, "+1 111 111 1111"), (ConflictPolicy.SALES_WINS, "+1 222 222 2222")]
+)
+def test_a_conflict_resolved_by_the_mappings_policy(coupled, sync, sales_user, bc, policy, phone):
+    both_edited(bc, sales_user)
+    summary = sync(policy=policy)
+    assert summary["failed"] == 0 and summary[FROM_CRM]["failed"] == 0
+    assert customer(bc)["phoneNumber"] == phone
+    assert account(sales_user)["telephone1"] == phone
+
+
+def test_an_account_deleted_in_sales_is_a_deletion_conflict_until_restored(coupled, sync, sales_user, bc, state):
+    record = customer(bc)
+    sales_user.delete("accounts", account(sales_user)["accountid"])
+    bc.update("customers", record["id"], {"phoneNumber": "+1 333 333 3333"})
+    summary = sync()
+    assert summary["failed"] == 1 and summary["inserted"] == 0
+    (conflict,) = state.deleted("CUSTOMER").itertuples()
+    assert conflict.bc_id == record["id"] and conflict.deleted_side == "sales"
+    assert sync()["failed"] == 0 and not rows(sales_user, "accounts", filter=f"accountnumber eq '{NUMBER}'")
+    assert state.resolve_deleted("CUSTOMER", [record["id"]], action="restore") == 1
+    assert sync()["inserted"] == 1  # re-created under its old id
+    restored = account(sales_user)
+    assert restored["accountid"] == conflict.crm_id and restored["telephone1"] == "+1 333 333 3333"
+
+
+def test_a_customer_deleted_in_business_central_is_a_deletion_conflict(coupled, sync, sales_user, bc, state):
+    new = bc.create("customers", {"number": "C-DEL", "displayName": "Gone Tomorrow Inc.", "salespersonCode": "JR"})
+    assert sync()["inserted"] == 1
+    (row,) = rows(sales_user, "accounts", filter="accountnumber eq 'C-DEL'", select=["accountid"])
+    bc.delete("customers", new["id"])
+    sales_user.update("accounts", row["accountid"], {"telephone1": "+1 444 444 4444"})
+    summary = sync()
+    assert summary[FROM_CRM]["failed"] == 1
+    (conflict,) = state.deleted("CUSTOMER").itertuples()
+    assert (conflict.bc_id, conflict.deleted_side) == (new["id"], "bc")
+    assert "coupled to a deleted record in Business Central" in state.errors(mapping="CUSTOMER")["message"].iloc[0]
+    assert sync()[FROM_CRM]["failed"] == 0  # it waits for the operator
+    assert state.resolve_deleted("CUSTOMER", action="remove") == 1
+    assert state.couplings("CUSTOMER", bc_ids=[new["id"]]).empty
+    sales_user.update("accounts", row["accountid"], {"telephone1": "+1 555 555 5555"})
+    assert sync()[FROM_CRM]["failed"] == 0  # uncoupled now: left alone, the account stays
+
+
+def test_both_directions_keep_their_own_job_records(coupled, state):
+    jobs = state.jobs("CUSTOMER")
+    assert set(jobs["direction"]) == {TO_CRM, FROM_CRM}
