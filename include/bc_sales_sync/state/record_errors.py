@@ -159,8 +159,9 @@ def write_failures(
         "updated_at": new.updated_at,
     }
     if deleted_side is None:
-        # BC's IsSameFailureRepeatedTwice, within the one direction.
-        same_failure = (result == new[columns.result]) & (error == new[columns.error])
+        # BC's IsSameFailureRepeatedTwice, within the one direction. Null-safe: a coupling without a result in
+        # this direction yet (made by hand, or synced the other way only) is no repetition, and never NULL.
+        same_failure = result.is_not_distinct_from(new[columns.result]) & error.is_not_distinct_from(new[columns.error])
         set_["skipped"] = sa.or_(_C.c.skipped, same_failure)
         set_["skipped_at"] = sa.case((same_failure & ~_C.c.skipped, new.updated_at), else_=_C.c.skipped_at)
     else:
