@@ -107,13 +107,9 @@ def main(argv: list[str] | None = None) -> int:
             store.couple(args.mapping, args.bc_id, args.crm_id)
             print(f"Coupled {args.bc_id} to {args.crm_id}; the next run of {args.mapping} synchronizes it.")
         elif args.command == "deleted":
+            columns = ["bc_id", "crm_id", "side", "message"]
             frame = store.deleted(args.mapping).rename(columns={"deleted_side": "side"})
-            _print(
-                frame,
-                ["bc_id", "crm_id", "side", "message"]
-                if args.mapping
-                else ["mapping", "bc_id", "crm_id", "side", "message"],
-            )
+            _print(frame, columns if args.mapping else ["mapping", *columns])
         elif args.command == "restore-deleted":
             count = store.resolve_deleted(args.mapping, None if args.all else args.bc_ids, action="restore")
             print(f"Restored {count} coupling(s); the next write of each re-creates its deleted record.")
