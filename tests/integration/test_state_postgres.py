@@ -1,4 +1,5 @@
-"""The state store's behaviour tests (``tests/unit/state/test_store.py``) run again on PostgreSQL.
+"""The state store's behaviour tests (``tests/unit/state/test_store.py`` and ``test_two_way.py``: couplings of
+both directions, deletion conflicts and migration 0003 up and down) run again on PostgreSQL.
 
 The local server at 127.0.0.1:5432 (trust auth) gets a database of its own for this test session,
 ``bc_sync_test_<random>``, dropped at the end; every test works in a fresh schema of it. A server that is down is
@@ -20,6 +21,7 @@ from sqlalchemy.engine import URL, make_url
 
 # The behaviour tests and the fixtures they use, collected here again with the ``backend`` fixture below.
 from tests.unit.state.test_store import TestStateStore, clock, state_url, store  # noqa: F401
+from tests.unit.state.test_two_way import TestTwoWayCouplings  # noqa: F401
 
 pytestmark = pytest.mark.postgres
 

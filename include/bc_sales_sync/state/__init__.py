@@ -6,12 +6,15 @@ See ``README.md`` in this folder for the tables and how to point the store at Po
 from .database import connection_url, default_sqlite_url, resolve_url
 from .errors import CouplingConflict, LockLost, MappingLocked, StateStoreError, UnknownJob
 from .locks import LockHandle
-from .models import DIRECTIONS, FROM_CRM, TO_CRM
+from .models import BC_SIDE, DIRECTIONS, FROM_CRM, SALES_SIDE, SIDES, TO_CRM
 from .store import StateStore
 
 __all__ = [
+    "BC_SIDE",
     "DIRECTIONS",
     "FROM_CRM",
+    "SALES_SIDE",
+    "SIDES",
     "TO_CRM",
     "CouplingConflict",
     "LockHandle",

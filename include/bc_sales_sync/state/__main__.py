@@ -7,10 +7,17 @@
     python -m include.bc_sales_sync.state uncouple --mapping M BC_ID [BC_ID ...]
     python -m include.bc_sales_sync.state couple --mapping M BC_ID CRM_ID
     python -m include.bc_sales_sync.state reset-watermark --mapping M
+    python -m include.bc_sales_sync.state deleted [--mapping M]
+    python -m include.bc_sales_sync.state restore-deleted --mapping M (--all | BC_ID [BC_ID ...])
+    python -m include.bc_sales_sync.state remove-coupling --mapping M (--all | BC_ID [BC_ID ...])
 
 The database is the one of the Airflow connection ``bc_sync_state`` (``--conn-id``), else
 ``BC_SYNC_STATE_URL``, else the default SQLite file (see ``state/README.md``). A restored record is
 retried first on the next run; a coupling made by hand is synchronized on the next run.
+
+A record coupled to a record deleted on the other side is never re-created silently: ``deleted`` lists
+these deletion conflicts, ``restore-deleted`` lets the next write of the record re-create the deleted side,
+and ``remove-coupling`` uncouples them, leaving both sides as they are.
 """
 
 from __future__ import annotations
@@ -52,7 +59,20 @@ def main(argv: list[str] | None = None) -> int:
     couple.add_argument("--mapping", required=True)
     couple.add_argument("bc_id")
     couple.add_argument("crm_id")
+    deleted = sub.add_parser("deleted", help="records coupled to a record deleted on the other side")
+    deleted.add_argument("--mapping", help="only this mapping (default: every mapping)")
+    resolutions = {
+        "restore-deleted": "re-create the deleted side of deletion conflicts on the next write",
+        "remove-coupling": "uncouple deletion conflicts, leaving both sides as they are",
+    }
+    for name, text in resolutions.items():
+        p = sub.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]}.")
+        p.add_argument("--mapping", required=True)
+        p.add_argument("--all", action="store_true", help="every deletion conflict of the mapping")
+        p.add_argument("bc_ids", nargs="*", metavar="BC_ID", help="the BC records to resolve")
     args = parser.parse_args(argv)
+    if args.command in resolutions and args.all == bool(args.bc_ids):
+        parser.error(f"{args.command}: give either --all or one or more BC ids")
 
     try:
         store = StateStore.from_airflow(args.conn_id)
@@ -86,6 +106,16 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "couple":
             store.couple(args.mapping, args.bc_id, args.crm_id)
             print(f"Coupled {args.bc_id} to {args.crm_id}; the next run of {args.mapping} synchronizes it.")
+        elif args.command == "deleted":
+            columns = ["bc_id", "crm_id", "side", "message"]
+            frame = store.deleted(args.mapping).rename(columns={"deleted_side": "side"})
+            _print(frame, columns if args.mapping else ["mapping", *columns])
+        elif args.command == "restore-deleted":
+            count = store.resolve_deleted(args.mapping, None if args.all else args.bc_ids, action="restore")
+            print(f"Restored {count} coupling(s); the next write of each re-creates its deleted record.")
+        elif args.command == "remove-coupling":
+            count = store.resolve_deleted(args.mapping, None if args.all else args.bc_ids, action="remove")
+            print(f"Removed {count} coupling(s) to a deleted record; both sides stay as they are, uncoupled.")
         else:
             store.reset_watermark(args.mapping)
             print(f"{args.mapping} reads every record on its next run.")

@@ -1,7 +1,9 @@
 """Couplings: which BC record is coupled to which Dataverse row, per mapping, and how its last sync went.
 
-BC's CRM Integration Records: one-to-one per mapping, modified times that only move forward, and the skipped
-mark (set by :meth:`~.record_errors.RecordErrors.record_failure`) that only an operator clears.
+BC's CRM Integration Records: one-to-one per mapping, modified times that only move forward, the last result
+of each direction (:data:`~.models.TO_CRM` in the ``last_*`` columns, :data:`~.models.FROM_CRM` in the
+``from_crm_*`` ones), and the skipped mark (set by :meth:`~.record_errors.RecordErrors.record_failure`) that
+only an operator clears. Deletion conflicts are in :mod:`.deletions`.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from sqlalchemy.exc import IntegrityError
 
 from .database import Database, Repository
 from .errors import CouplingConflict, StateStoreError
-from .models import BC_ID_LENGTH, CRM_ID_LENGTH, Coupling
+from .models import BC_ID_LENGTH, CRM_ID_LENGTH, RESULT_COLUMNS, TO_CRM, Coupling
 from .values import (
     UTC_TS,
+    check_direction,
     check_ids,
     chunks,
     json_values,
@@ -46,6 +49,11 @@ COUPLING_DTYPES: dict[str, str] = {
     "last_job_id": "str",
     "skipped_at": UTC_TS,
     "updated_at": UTC_TS,
+    "from_crm_result": "str",
+    "from_crm_error": "str",
+    "from_crm_failed_count": "int64",
+    "from_crm_job_id": "str",
+    "deleted_side": "str",
 }
 
 
@@ -61,8 +69,11 @@ class Couplings(Repository):
         :param bc_ids: only these BC records (any number: read in chunks).
         :param crm_ids: only these Dataverse rows; with ``bc_ids`` too, rows must match both.
         :return: columns ``bc_id, crm_id, bc_modified_at, crm_modified_at, last_result, last_error,
-            failed_count, skipped, extra, last_job_id, skipped_at, updated_at`` (times UTC); an empty frame with
-            the same columns and dtypes when there are none.
+            failed_count, skipped, extra, last_job_id, skipped_at, updated_at, from_crm_result, from_crm_error,
+            from_crm_failed_count, from_crm_job_id, deleted_side`` (times UTC); an empty frame with the same
+            columns and dtypes when there are none. ``last_*`` and ``failed_count`` are the last BC -> Sales
+            sync, ``from_crm_*`` the last Sales -> BC one; ``deleted_side`` is ``bc`` or ``sales`` when the
+            record on that side was found deleted (see :meth:`~.deletions.Deletions.deleted`), else null.
         """
         where = [_C.c.mapping == mapping]
         if bc_ids is not None:
@@ -92,13 +103,22 @@ class Couplings(Repository):
             frame = frame.sort_values("bc_id", ignore_index=True)
         return frame
 
-    def failed_not_skipped(self, mapping: str) -> pd.DataFrame:
-        """Couplings whose last sync failed and that are not skipped: the records to retry first.
+    def failed_not_skipped(self, mapping: str, direction: str = TO_CRM) -> pd.DataFrame:
+        """Couplings whose last sync in ``direction`` failed and that are not skipped: the records to retry first.
+
+        A coupling with a deletion conflict (``deleted_side`` set) is left out in both directions: it waits for
+        an operator (:meth:`~.deletions.Deletions.resolve_deleted`), not for a retry.
 
         :param mapping: the mapping name.
+        :param direction: :data:`~.models.TO_CRM` (the default, ``last_result``) or :data:`~.models.FROM_CRM`
+            (``from_crm_result``).
         :return: the same columns as :meth:`couplings`.
         """
-        return self._couplings_where([_C.c.mapping == mapping, _C.c.last_result == "failure", ~_C.c.skipped])
+        check_direction(direction)
+        result = _C.c[RESULT_COLUMNS[direction].result]
+        return self._couplings_where(
+            [_C.c.mapping == mapping, result == "failure", ~_C.c.skipped, _C.c.deleted_side.is_(None)]
+        )
 
     def skipped(self, mapping: str) -> pd.DataFrame:
         """Couplings marked skipped (the same error twice in a row); they wait for :meth:`restore`.
@@ -108,11 +128,16 @@ class Couplings(Repository):
         """
         return self._couplings_where([_C.c.mapping == mapping, _C.c.skipped])
 
-    def record_success(self, mapping: str, job_id: str, rows: pd.DataFrame, *, forward_only: bool = True) -> None:
+    def record_success(
+        self, mapping: str, job_id: str, rows: pd.DataFrame, *, forward_only: bool = True, direction: str = TO_CRM
+    ) -> None:
         """Upsert the couplings of records that synced: result success, error cleared, no longer skipped.
 
-        Modified times only move forward; one that is null keeps the stored value. When a record is now
-        coupled to another Dataverse row than before, that row's modified time is taken as given.
+        The result, error, failure count and job are those of ``direction``; the other direction's stay as
+        they are. Both records exist again, so a deletion conflict is cleared. Modified times (shared by both
+        directions: each side's after the write) only move forward; one that is null keeps the stored value.
+        When a record is now coupled to another Dataverse row than before, that row's modified time is taken as
+        given.
 
         :param mapping: the mapping name.
         :param job_id: the sync job that wrote them.
@@ -121,8 +146,12 @@ class Couplings(Repository):
             given twice keeps its last row.
         :param forward_only: ``False`` stores the given modified times even when older (the conflict rule
             that moves a timestamp back so the other direction picks the change up).
+        :param direction: the direction that wrote them, :data:`~.models.TO_CRM` (the default) or
+            :data:`~.models.FROM_CRM`.
         :raises CouplingConflict: a Dataverse row is already coupled to another BC record of the mapping.
         """
+        check_direction(direction)
+        columns = RESULT_COLUMNS[direction]
         require(rows, ("bc_id", "crm_id", "bc_modified_at", "crm_modified_at"), "record_success")
         if rows.empty:
             return
@@ -139,10 +168,10 @@ class Couplings(Repository):
                     "crm_id": crm_id,
                     "bc_modified_at": bc_at,
                     "crm_modified_at": crm_at,
-                    "last_result": "success",
-                    "last_error": None,
-                    "last_job_id": job_id,
-                    "failed_count": 0,
+                    columns.result: "success",
+                    columns.error: None,
+                    columns.job_id: job_id,
+                    columns.failed_count: 0,
                     "skipped": False,
                     "skipped_at": None,
                     "updated_at": now,
@@ -177,12 +206,10 @@ class Couplings(Repository):
                 "crm_id": sa.func.coalesce(new.crm_id, _C.c.crm_id),
                 "bc_modified_at": bc_at,
                 "crm_modified_at": sa.case((recoupled, new.crm_modified_at), else_=crm_at),
-                "last_result": new.last_result,
-                "last_error": new.last_error,
-                "last_job_id": new.last_job_id,
-                "failed_count": new.failed_count,
+                **{name: new[name] for name in (columns.result, columns.error, columns.job_id, columns.failed_count)},
                 "skipped": new.skipped,
                 "skipped_at": new.skipped_at,
+                "deleted_side": sa.null(),
                 "updated_at": new.updated_at,
                 "extra": sa.func.coalesce(new.extra, _C.c.extra),
             },
@@ -193,7 +220,7 @@ class Couplings(Repository):
                     conn.execute(statement, list(chunk)).all()
         except IntegrityError as exc:
             raise_conflict(self.db, mapping, params, exc)
-        log.info("Mapping %s: recorded %d synced record(s) for job %s", mapping, len(params), job_id)
+        log.info("Mapping %s: recorded %d synced record(s) for job %s (%s)", mapping, len(params), job_id, direction)
 
     def restore(self, mapping: str, bc_ids: Iterable[Any]) -> int:
         """Clear the skipped mark of couplings (an operator's action); they are retried on the next run.
@@ -231,8 +258,9 @@ class Couplings(Repository):
     def couple(self, mapping: str, bc_id: str, crm_id: str) -> None:
         """Couple one BC record to one Dataverse row by hand.
 
-        Coupling a record to a different row than before resets its sync history (times, result, skipped), so
-        the next run writes it again. Coupling it to the row it has already is a no-op.
+        Coupling a record to a different row than before resets its sync history (times, both directions'
+        results, skipped, a deletion conflict), so the next run writes it again. Coupling it to the row it has
+        already is a no-op.
 
         :param mapping: the mapping name.
         :param bc_id: the BC record.
@@ -254,6 +282,10 @@ class Couplings(Repository):
                 "last_result": None,
                 "last_error": None,
                 "failed_count": 0,
+                "from_crm_result": None,
+                "from_crm_error": None,
+                "from_crm_failed_count": 0,
+                "deleted_side": None,
                 "skipped": False,
                 "skipped_at": None,
                 "updated_at": insert.excluded.updated_at,

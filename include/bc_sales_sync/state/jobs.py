@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from .database import Database, Repository
 from .errors import UnknownJob
-from .models import COUNTERS, TO_CRM, Coupling, SyncError, SyncJob
+from .models import COUNTERS, RESULT_COLUMNS, TO_CRM, Coupling, SyncError, SyncJob
 from .values import UTC_TS, check_direction, truncate, typed_frame, utc
 
 log = logging.getLogger(__name__)
@@ -169,13 +169,20 @@ class Jobs(Repository):
         """Delete old finished jobs and their errors, as BC's DeleteEntries does.
 
         A job goes when it finished more than ``older_than`` ago and either had no failed records or none of
-        its failures is still open (no coupling's last result is a failure from that job).
+        its failures is still open (no coupling's last result, in either direction, is a failure from that job).
 
         :param older_than: the age of the jobs to delete.
         :return: how many jobs were deleted.
         """
         cutoff = self.db.now() - older_than
-        still_failing = sa.exists().where(_C.c.last_job_id == _J.c.id, _C.c.last_result == "failure")
+        still_failing = sa.exists().where(
+            sa.or_(
+                *(
+                    (_C.c[columns.job_id] == _J.c.id) & (_C.c[columns.result] == "failure")
+                    for columns in RESULT_COLUMNS.values()
+                )
+            )
+        )
         condition = sa.and_(
             _J.c.status != "running",
             _J.c.finished_at.is_not(None),

@@ -7,6 +7,7 @@ The schema itself is created by the Alembic migrations next to this module; thes
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,6 +26,12 @@ RESULTS = ("success", "failure")
 TO_CRM = "to_crm"  # Business Central -> Sales (Dataverse)
 FROM_CRM = "from_crm"  # Sales (Dataverse) -> Business Central
 DIRECTIONS = (TO_CRM, FROM_CRM)
+# The side of a coupling whose record was found deleted (a deletion conflict, see ``sync_coupling.deleted_side``).
+BC_SIDE = "bc"  # the Business Central record is gone (found by a FROM_CRM write)
+SALES_SIDE = "sales"  # the Sales (Dataverse) row is gone (found by a TO_CRM write)
+SIDES = (BC_SIDE, SALES_SIDE)
+# The direction whose write finds a side deleted: the one writing to that side.
+FOUND_BY = {SALES_SIDE: TO_CRM, BC_SIDE: FROM_CRM}
 JOB_STATUSES = ("running", "succeeded", "failed")
 COUNTERS = ("inserted", "modified", "unchanged", "skipped", "failed", "deleted")
 
@@ -79,13 +86,40 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
+@dataclass(frozen=True)
+class ResultColumns:
+    """The ``sync_coupling`` columns of one direction's last sync: result, error, job and failure count.
+
+    BC's names are crossed (a write to CRM records in "Last Synch. CRM Result", one from CRM in "Last Synch.
+    Result"); here the BC -> Sales direction keeps the original ``last_*`` columns and Sales -> BC has
+    ``from_crm_*`` ones.
+    """
+
+    result: str
+    error: str
+    job_id: str
+    failed_count: str
+
+
+RESULT_COLUMNS = {
+    TO_CRM: ResultColumns("last_result", "last_error", "last_job_id", "failed_count"),
+    FROM_CRM: ResultColumns("from_crm_result", "from_crm_error", "from_crm_job_id", "from_crm_failed_count"),
+}
+
+
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class Coupling(Base):
     """One BC record coupled (or trying to be coupled) to one Dataverse row, per mapping (BC's CRM Integration
-    Record). ``crm_id`` is null while the first insert keeps failing."""
+    Record). ``crm_id`` is null while the first insert keeps failing.
+
+    Each direction keeps its own last result, error, job and failure count (``last_*`` and ``failed_count`` for
+    BC -> Sales, ``from_crm_*`` for Sales -> BC, see :data:`RESULT_COLUMNS`); the skipped mark and the two
+    modified times are shared. ``deleted_side`` names the side found deleted (a deletion conflict waiting for
+    an operator), null otherwise.
+    """
 
     __tablename__ = "sync_coupling"
 
@@ -102,9 +136,16 @@ class Coupling(Base):
     skipped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
     extra: Mapped[dict[str, Any] | None] = mapped_column(json_type())
+    from_crm_result: Mapped[str | None] = mapped_column(sa.String(10))
+    from_crm_error: Mapped[str | None] = mapped_column(sa.Text())
+    from_crm_job_id: Mapped[str | None] = mapped_column(sa.String(36))
+    from_crm_failed_count: Mapped[int] = mapped_column(sa.Integer(), nullable=False, server_default=sa.text("0"))
+    deleted_side: Mapped[str | None] = mapped_column(sa.String(10))
 
     __table_args__ = (
         sa.CheckConstraint(_in("last_result", RESULTS), name="last_result"),
+        sa.CheckConstraint(_in("from_crm_result", RESULTS), name="from_crm_result"),
+        sa.CheckConstraint(_in("deleted_side", SIDES), name="deleted_side"),
         # One-to-one, as BC: a Dataverse row is coupled to at most one BC record per mapping.
         sa.Index(
             "uq_sync_coupling_mapping_crm_id",
@@ -114,9 +155,12 @@ class Coupling(Base):
             sqlite_where=sa.text("crm_id IS NOT NULL"),
             postgresql_where=sa.text("crm_id IS NOT NULL"),
         ),
-        # failed_not_skipped() and skipped() read by these columns.
+        # failed_not_skipped() (one index per direction) and skipped() read by these columns.
         sa.Index("ix_sync_coupling_mapping_last_result_skipped", "mapping", "last_result", "skipped"),
+        sa.Index("ix_sync_coupling_mapping_from_crm_result_skipped", "mapping", "from_crm_result", "skipped"),
+        # cleanup() looks up the couplings still failing from a job, in either direction.
         sa.Index("ix_sync_coupling_last_job_id", "last_job_id"),
+        sa.Index("ix_sync_coupling_from_crm_job_id", "from_crm_job_id"),
     )
 
 

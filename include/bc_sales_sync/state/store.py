@@ -1,4 +1,4 @@
-"""The sync state store: couplings, watermarks, work dates, job logs, per-record errors and mapping locks.
+"""The sync state store: couplings and their deletion conflicts, watermarks, work dates, job logs, per-record errors and mapping locks.
 
 Sync tasks keep their state in this database, never in Airflow's metadata DB. Every call is one transaction;
 bulk calls take and return pandas DataFrames and write with set-based ``INSERT ... ON CONFLICT`` statements in
@@ -18,6 +18,7 @@ from sqlalchemy.engine import URL, Engine
 
 from .couplings import Couplings
 from .database import DEFAULT_CONN_ID, Database, resolve_url
+from .deletions import Deletions
 from .jobs import Jobs
 from .locks import Locks
 from .record_errors import RecordErrors
@@ -25,7 +26,7 @@ from .watermarks import Watermarks
 from .work_dates import WorkDates
 
 
-class StateStore(Couplings, RecordErrors, Watermarks, WorkDates, Jobs, Locks):
+class StateStore(Couplings, RecordErrors, Deletions, Watermarks, WorkDates, Jobs, Locks):
     """The sync jobs' own state database, with the methods of all its parts.
 
     :param url: an SQLAlchemy URL, ``sqlite:///path/to/file.db`` or ``postgresql+psycopg2://user@host/db``.

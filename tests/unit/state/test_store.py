@@ -33,7 +33,7 @@ from include.bc_sales_sync.state.models import Base, Watermark
 
 MAPPING = "ITEM-PRODUCT"
 T0 = dt.datetime(2024, 3, 1, 12, 0, tzinfo=dt.UTC)
-HEAD = "0002"
+HEAD = "0003"
 TABLES = {
     "sync_coupling",
     "sync_watermark",
