@@ -185,7 +185,8 @@ CUSTOMER = Mapping(
         "extra_source_fields": ["Salesperson_Code", "Currency_Code"],
         # Sales -> BC reads deactivated accounts too: BC blocks their customers (facts §2.3).
         "from_crm_filter": f"customertypecode eq {CUSTOMER_TYPE_CUSTOMER}",
-        "from_crm_columns": ["statecode"],
+        "from_crm_columns": ["statecode", "accountnumber"],
+        "from_crm_number": "accountnumber",
         "from_crm_bc_fields": ["Blocked"],
         "from_crm_label": "customer",
         "keep_bc_value_when_blank": True,

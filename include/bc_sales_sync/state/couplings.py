@@ -104,8 +104,12 @@ class Couplings(Repository):
         return frame
 
     def failed_not_skipped(self, mapping: str, direction: str = TO_CRM) -> pd.DataFrame:
-        """Couplings whose last sync in ``direction`` failed and that are not skipped: the records to retry first.
+        """The records to (re)synchronize first in ``direction``: couplings whose last sync there failed, and
+        couplings not synchronized since they were made or restored, that are not skipped.
 
+        "Not synchronized since": in TO_CRM a coupling without a result (coupled by hand, or restored after
+        its Sales row was deleted), so the next run writes it; in FROM_CRM one without a result and without a
+        BC modified time (restored after its BC record was deleted), so the next run re-creates the record.
         A coupling with a deletion conflict (``deleted_side`` set) is left out in both directions: it waits for
         an operator (:meth:`~.deletions.Deletions.resolve_deleted`), not for a retry.
 
@@ -116,8 +120,11 @@ class Couplings(Repository):
         """
         check_direction(direction)
         result = _C.c[RESULT_COLUMNS[direction].result]
+        fresh = result.is_(None) & _C.c.crm_id.is_not(None)
+        if direction != TO_CRM:
+            fresh = fresh & _C.c.bc_modified_at.is_(None)
         return self._couplings_where(
-            [_C.c.mapping == mapping, result == "failure", ~_C.c.skipped, _C.c.deleted_side.is_(None)]
+            [_C.c.mapping == mapping, (result == "failure") | fresh, ~_C.c.skipped, _C.c.deleted_side.is_(None)]
         )
 
     def skipped(self, mapping: str) -> pd.DataFrame:
@@ -221,6 +228,25 @@ class Couplings(Repository):
         except IntegrityError as exc:
             raise_conflict(self.db, mapping, params, exc)
         log.info("Mapping %s: recorded %d synced record(s) for job %s (%s)", mapping, len(params), job_id, direction)
+
+    def rekey(self, mapping: str, bc_ids: dict[str, str]) -> int:
+        """Move couplings to new BC ids (a record re-created in BC gets a new SystemId), keeping the rest.
+
+        :param mapping: the mapping name.
+        :param bc_ids: old BC id -> new BC id.
+        :return: how many couplings moved.
+        """
+        check_ids(mapping, "rekey", list(bc_ids.values()), "bc_id", BC_ID_LENGTH)
+        count = 0
+        with self.db.write() as conn:
+            for old, new in bc_ids.items():
+                count += conn.execute(
+                    sa.update(_C)
+                    .where(_C.c.mapping == mapping, _C.c.bc_id == str(old))
+                    .values(bc_id=str(new), updated_at=self.db.now())
+                ).rowcount
+        log.info("Mapping %s: %d coupling(s) moved to re-created BC records", mapping, count)
+        return count
 
     def restore(self, mapping: str, bc_ids: Iterable[Any]) -> int:
         """Clear the skipped mark of couplings (an operator's action); they are retried on the next run.

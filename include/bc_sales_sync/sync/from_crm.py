@@ -146,6 +146,9 @@ class SalesToBcJob(Job):
             return Planned(frame, counts, empty)
         current = self._bc_records(frame["bc_id"].tolist())
         gone = frame[~frame["bc_id"].isin(current["bc_id"])]
+        # Restored by the operator after a deletion in BC (no result, no BC time): re-created from Sales.
+        restored = gone["from_crm_result"].isna() & gone["bc_modified_at"].isna()
+        recreate, gone = gone[restored].assign(recreate=True), gone[~restored]
         deleted = pd.DataFrame(
             {
                 "bc_id": gone["bc_id"],
@@ -154,7 +157,9 @@ class SalesToBcJob(Job):
                 "message": [self._deleted_message(i) for i in gone["crm_id"]],
             }
         )
-        frame = frame.merge(current, on="bc_id", how="inner")
+        frame = pd.concat(
+            [frame.merge(current, on="bc_id", how="inner").assign(recreate=False), recreate], ignore_index=True
+        )
         return Planned(frame, counts, deleted)
 
     def _bc_records(self, bc_ids: list[str]) -> pd.DataFrame:
@@ -206,6 +211,9 @@ class SalesToBcJob(Job):
             if bc_id in rejected:
                 continue
             row = by_id.loc[bc_id]
+            if row["recreate"]:
+                changes.writes.patches.append(self._creation(bc_id, row, wanted))
+                continue
             diff = cf.differing(wanted, row.to_dict(), wanted)
             if not diff:
                 unchanged.append(bc_id)
@@ -241,9 +249,11 @@ class SalesToBcJob(Job):
                     "crm_modified_at": row[MODIFIED_ON],
                     "rewind": bool(clash),
                     "label": _label(row),
+                    "create": False,
                 }
             )
-        changes.updates = len(changes.writes.patches)
+        changes.inserts = sum(1 for p in changes.writes.patches if p["create"])
+        changes.updates = len(changes.writes.patches) - changes.inserts
         changes.counts["unchanged"] += len(unchanged)
         if unchanged:
             done = by_id.loc[unchanged]
@@ -259,12 +269,32 @@ class SalesToBcJob(Job):
         changes.failures = found if found is not None and not found.empty else None
         return changes
 
+    def _creation(self, bc_id: str, row: pd.Series, wanted: dict) -> dict:
+        """A BC record to create again from its Sales row, under its old number where the mapping
+        knows it (``from_crm_number``: the Sales column holding it), so a retry cannot make two."""
+        wb = self.mapping.write_back
+        body = {wb.name_of(c): v for c, v in wanted.items() if v is not None and v != ""}
+        number = self.mapping.options.get("from_crm_number")
+        if number and isinstance(row.get(number), str) and row[number]:
+            body["number"] = row[number]
+        return {
+            "bc_id": bc_id,
+            "crm_id": row["crm_id"],
+            "key": None,
+            "etag": None,
+            "body": body,
+            "crm_modified_at": row[MODIFIED_ON],
+            "rewind": False,
+            "label": body.get("number", row["crm_id"]),
+            "create": True,
+        }
+
     # -- write ----------------------------------------------------------------------------------
 
     def write(self, changes: Changes, run: JobRun) -> Outcome:
         plan: Patches = changes.writes
         wb = self.mapping.write_back
-        successes, failures, gone = [], [], []
+        successes, failures, gone, moved = [], [], [], {}
         if plan.deleted is not None and not plan.deleted.empty:
             gone.append(plan.deleted)
         for patch, status, body, message in self._send(plan.patches):
@@ -272,6 +302,8 @@ class SalesToBcJob(Job):
                 modified = pd.Timestamp(body.get(wb.modified)) if body.get(wb.modified) else None
                 if modified is not None and patch["rewind"]:
                     modified -= cf.REWIND[FROM_CRM]  # the next BC -> Sales pass carries BC's one-way changes
+                if patch["create"]:  # the re-created record has a new SystemId: the coupling follows it
+                    moved[patch["bc_id"]] = patch["bc_id"] = str(body[wb.id_field]).lower()
                 successes.append(
                     {
                         "bc_id": patch["bc_id"],
@@ -286,6 +318,8 @@ class SalesToBcJob(Job):
                 )
             else:
                 failures.append({**_ids(patch), "field": None, "message": self._refused(patch, status, message)})
+        if moved:
+            run.state.rekey(self.name, {old: new for old, new in moved.items()})
         if gone:
             run.state.mark_deleted(self.name, run.job_id, pd.concat(gone, ignore_index=True), side="bc")
         frame = pd.DataFrame(successes, columns=["bc_id", "crm_id", "bc_modified_at", "crm_modified_at"])
@@ -293,7 +327,8 @@ class SalesToBcJob(Job):
         return Outcome(
             successes=frame if not frame.empty else None,
             failures=pd.DataFrame(failures, columns=FAILURE_COLUMNS) if failures else None,
-            modified=len(successes),
+            inserted=len(moved),
+            modified=len(successes) - len(moved),
             counts=Counter(failed=found_gone),  # those found in plan() are counted already
         )
 
@@ -301,7 +336,9 @@ class SalesToBcJob(Job):
         wb = self.mapping.write_back
         if not wb.web_service:
             requests = [
-                BcBatchRequest("PATCH", f"{wb.entity_set}({p['key']})", p["body"], {"If-Match": p["etag"]})
+                BcBatchRequest("POST", wb.entity_set, p["body"])
+                if p["create"]
+                else BcBatchRequest("PATCH", f"{wb.entity_set}({p['key']})", p["body"], {"If-Match": p["etag"]})
                 for p in patches
             ]
             for patch, response in zip(patches, self.bc.batch(requests), strict=True):
@@ -311,7 +348,10 @@ class SalesToBcJob(Job):
 
         for patch in patches:  # a web service has no $batch: one request per record
             try:
-                body = self.bc.update(wb.entity_set, patch["key"], patch["body"], patch["etag"], web_service=True)
+                if patch["create"]:
+                    body = self.bc.create(wb.entity_set, patch["body"], web_service=True)
+                else:
+                    body = self.bc.update(wb.entity_set, patch["key"], patch["body"], patch["etag"], web_service=True)
             except DynamicsApiError as exc:
                 yield patch, exc.status or 500, {}, exc.service_message or exc.message
             else:
@@ -355,4 +395,5 @@ def _ids(patch: dict) -> dict:
 
 
 def _label(row: pd.Series) -> str:
-    return str(row.get("bc_label") or row.name)
+    label = row.get("bc_label")
+    return label if isinstance(label, str) and label else str(row.name)

@@ -214,9 +214,18 @@ class TestTwoWayCouplings:
         job = store.start_job(MAPPING)
         assert not store.record_failure(MAPPING, job, failure_rows(["1"]))["skipped"].any()
         assert not store.record_failure(MAPPING, job, failure_rows(["2"]), direction=FROM_CRM)["skipped"].any()
-        assert store.failed_not_skipped(MAPPING)["bc_id"].tolist() == ["1"]
-        assert store.failed_not_skipped(MAPPING, FROM_CRM)["bc_id"].tolist() == ["2"]
+        # each is retried in the direction it failed, and still new in the other
+        assert store.failed_not_skipped(MAPPING)["bc_id"].tolist() == ["1", "2"]
+        assert store.failed_not_skipped(MAPPING, FROM_CRM)["bc_id"].tolist() == ["1", "2"]
         assert store.record_failure(MAPPING, job, failure_rows(["1"]))["skipped"].tolist() == [True]
+
+    def test_a_coupling_made_by_hand_is_synchronized_first_by_the_next_run(self, store: StateStore) -> None:
+        store.couple(MAPPING, "1", "crm-1")
+        assert store.failed_not_skipped(MAPPING)["bc_id"].tolist() == ["1"]
+        job = store.start_job(MAPPING)
+        store.record_success(MAPPING, job, success_rows(["1"]))
+        assert store.failed_not_skipped(MAPPING).empty  # synchronized once: an ordinary coupling now
+        assert store.failed_not_skipped(MAPPING, FROM_CRM).empty  # BC's modified time is known
 
     def test_the_direction_is_checked(self, store: StateStore) -> None:
         job = store.start_job(MAPPING)
