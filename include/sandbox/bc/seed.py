@@ -1,7 +1,7 @@
 """The demo company: a CRONUS-like data set, the same on every run (fixed ids and timestamps).
 
 ``demo`` loads master data, price lists and sales documents; ``empty`` loads only the setup a
-company always has (number series). The company itself comes from the sandbox settings.
+company always has (number series, and :mod:`.seed_setup`: countries/regions). The company itself comes from the sandbox settings.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from include.sandbox.bc import ledger
+from include.sandbox.bc import ledger, seed_setup
 from include.sandbox.bc import tables as t
 from include.sandbox.bc.documents import line_amounts, spread_discount
 from include.sandbox.bc.records import add_formula, money
@@ -250,6 +250,7 @@ def load_company(store: Store, name: str, local_currency: str) -> None:
 def load(store: Store, seed: str) -> None:
     """Load ``demo`` (the whole demo company) or ``empty`` (number series only) into an empty store."""
     last_used = {code: last for code, _, last in NO_SERIES}
+    seed_setup.load(store)
     if seed == "demo":
         _load_demo(store, last_used)
     # The default payment journal exists in every company, as in BC.

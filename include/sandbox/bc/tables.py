@@ -46,6 +46,19 @@ def address(prefix: str = "") -> tuple[Field, ...]:
     )
 
 
+ADDRESS_FORMATS = ("Post Code+City", "City+Post Code", "City+County+Post Code", "Blank Line+Post Code+City")
+
+COUNTRY_REGION = table(
+    "CountryRegion",
+    text("Code", 10, required=True),
+    text("Name", 50),
+    text("ISO_Code", 2),
+    text("ISO_Numeric_Code", 3),
+    text("EU_Country_Region_Code", 10),
+    option("Address_Format", ADDRESS_FORMATS),
+    unique=(("Code",),),
+)
+
 UNIT_OF_MEASURE = table(
     "UnitOfMeasure",
     text("Code", 10, required=True),
@@ -488,6 +501,7 @@ CUST_LEDGER_ENTRY = table(
 
 TABLES: tuple[EntitySet, ...] = (
     COMPANY_INFORMATION,
+    COUNTRY_REGION,
     CUSTOMER_PAYMENT_JOURNAL,
     CUSTOMER_PAYMENT,
     UNIT_OF_MEASURE,
@@ -530,7 +544,10 @@ class Relation:
     caption: str = ""
 
 
+COUNTRY = Relation("Country_Region_Code", None, "CountryRegion", caption="Country/Region Code")
+
 RELATIONS: dict[str, tuple[Relation, ...]] = {
+    "CompanyInformation": (COUNTRY,),
     "Item": (
         Relation("Base_Unit_of_Measure", "Unit_of_Measure_Id", "UnitOfMeasure", caption="Base Unit of Measure"),
         Relation("Item_Category_Code", "Item_Category_Id", "ItemCategory", caption="Item Category Code"),
@@ -552,10 +569,12 @@ RELATIONS: dict[str, tuple[Relation, ...]] = {
         Relation("Tax_Area_Code", "Tax_Area_Id", None),
         Relation("Salesperson_Code", None, "SalespersonPurchaser", caption="Salesperson Code"),
         Relation("Customer_Price_Group", None, "CustomerPriceGroup", caption="Customer Price Group"),
+        COUNTRY,
     ),
     "Vendor": (
         Relation("Currency_Code", "Currency_Id", "Currency", caption="Currency Code"),
         Relation("Payment_Terms_Code", "Payment_Terms_Id", "PaymentTerms", caption="Payment Terms Code"),
+        COUNTRY,
     ),
     "SalesHeader": (
         Relation("Currency_Code", "Currency_Id", "Currency", caption="Currency Code"),
@@ -579,6 +598,8 @@ RELATIONS: dict[str, tuple[Relation, ...]] = {
 }
 
 CAPTIONS = {
+    "CountryRegion": "Country/Region",
+    "CompanyInformation": "Company Information",
     "UnitOfMeasure": "Unit of Measure",
     "ItemCategory": "Item Category",
     "TaxGroup": "Tax Group",

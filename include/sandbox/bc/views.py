@@ -39,6 +39,12 @@ API_VIEWS: list[View] = [
         rw("internationalStandardCode", "International_Standard_Code"),
         rw("symbol", "Symbol"),
     ),
+    View(
+        "countriesRegions",
+        "countryRegion",
+        "CountryRegion",
+        (ID, rw("code", "Code"), rw("displayName", "Name"), rw("addressFormat", "Address_Format"), MODIFIED),
+    ),
     code_view("itemCategories", "itemCategory", "ItemCategory"),
     code_view("taxGroups", "taxGroup", "TaxGroup", rw("taxType", "Tax_Type")),
     code_view(
