@@ -70,3 +70,14 @@ def table(name: str, *fields: Field, unique: tuple[tuple[str, ...], ...] = (), i
         created_field="SystemCreatedAt",
         indexes=indexes,
     )
+
+
+def address(prefix: str = "") -> tuple[Field, ...]:
+    return (
+        text(f"{prefix}Address", 100),
+        text(f"{prefix}Address_2", 50),
+        text(f"{prefix}City", 30),
+        text(f"{prefix}County", 30),
+        text(f"{prefix}Country_Region_Code", 10),
+        text(f"{prefix}Post_Code", 20),
+    )

@@ -12,7 +12,14 @@ from include.sandbox.bc.errors import UnknownRelatedId, dialog, field_error, inv
 from include.sandbox.config import SandboxConfig
 from include.sandbox.store import Store
 
-RECORD_SERIES = {"Item": "ITEM", "Customer": "CUST", "Vendor": "VEND", "Resource": "RES"}
+RECORD_SERIES = {
+    "Item": "ITEM",
+    "Customer": "CUST",
+    "Vendor": "VEND",
+    "Resource": "RES",
+    "Contact": "CONT",
+    "Opportunity": "OPP",
+}
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from include.sandbox.bc import crm_tables
 from include.sandbox.bc import tables as t
 from include.sandbox.store import Store
 
@@ -26,11 +27,19 @@ COUNTRIES = [
     ("US", "USA", "840", "", "City+County+Post Code"),
 ]
 
+# code, description: the customers' and vendors' codes are Marketing Setup's "Bus. Rel. Code for ..."
+BUSINESS_RELATIONS = [
+    (crm_tables.CUSTOMER_RELATION, "Customer"),
+    (crm_tables.VENDOR_RELATION, "Vendor"),
+    ("BANK", "Bank"),
+    ("PROS", "Prospect"),
+]
+
 SETUP_TIME = "2025-01-02T08:00:00.000Z"
 
 
 def load(store: Store) -> None:
-    """Countries/regions (what address fields relate to)."""
+    """Countries/regions (what address fields relate to) and business relations."""
     store.insert_many(
         "CountryRegion",
         (
@@ -46,5 +55,18 @@ def load(store: Store) -> None:
                 "Address_Format": address_format,
             }
             for code, name, numeric, eu, address_format in COUNTRIES
+        ),
+    )
+    store.insert_many(
+        "BusinessRelation",
+        (
+            {
+                "SystemId": t.record_id("BusinessRelation", code),
+                "SystemCreatedAt": SETUP_TIME,
+                "SystemModifiedAt": SETUP_TIME,
+                "Code": code,
+                "Description": description,
+            }
+            for code, description in BUSINESS_RELATIONS
         ),
     )

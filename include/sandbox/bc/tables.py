@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from include.sandbox.bc.columns import BLANK_DATE as BLANK_DATE
 from include.sandbox.bc.columns import EMPTY_GUID as EMPTY_GUID
 from include.sandbox.bc.columns import NAMESPACE as NAMESPACE
-from include.sandbox.bc.columns import boolean, date, decimal, guid, integer, option, table, text
+from include.sandbox.bc.columns import address, boolean, date, decimal, guid, integer, option, table, text
 from include.sandbox.bc.columns import record_id as record_id
-from include.sandbox.store import EntitySet, Field
+from include.sandbox.bc.crm_tables import CAPTIONS as CRM_CAPTIONS
+from include.sandbox.bc.crm_tables import TABLES as CRM_TABLES
+from include.sandbox.store import EntitySet
 
 ITEM_TYPES = ("Inventory", "Service", "Non-Inventory")
 RESOURCE_TYPES = ("Person", "Machine")
@@ -33,17 +35,6 @@ QUOTE_STATUS = ("Draft", "Sent", "Accepted", "Expired ")
 DOCUMENT_STATUS = tuple(dict.fromkeys((*INVOICE_STATUS, *ORDER_STATUS, *QUOTE_STATUS)))
 ACCOUNT_CATEGORIES = (" ", "Assets", "Liabilities", "Equity", "Income", "Cost of Goods Sold", "Expense")
 ACCOUNT_TYPES = ("Posting", "Heading", "Total", "Begin-Total", "End-Total")
-
-
-def address(prefix: str = "") -> tuple[Field, ...]:
-    return (
-        text(f"{prefix}Address", 100),
-        text(f"{prefix}Address_2", 50),
-        text(f"{prefix}City", 30),
-        text(f"{prefix}County", 30),
-        text(f"{prefix}Country_Region_Code", 10),
-        text(f"{prefix}Post_Code", 20),
-    )
 
 
 ADDRESS_FORMATS = ("Post Code+City", "City+Post Code", "City+County+Post Code", "Blank Line+Post Code+City")
@@ -523,6 +514,7 @@ TABLES: tuple[EntitySet, ...] = (
     SALES_HEADER,
     SALES_LINE,
     CUST_LEDGER_ENTRY,
+    *CRM_TABLES,
 )
 
 BY_NAME: dict[str, EntitySet] = {t.name: t for t in TABLES}
@@ -590,6 +582,21 @@ RELATIONS: dict[str, tuple[Relation, ...]] = {
         Relation("Currency_Code", None, "Currency", caption="Currency Code"),
         Relation("Relational_Currency_Code", None, "Currency", caption="Relational Currency Code"),
     ),
+    "Contact": (
+        Relation("Company_No", None, "Contact", target_code="No", caption="Company No."),
+        Relation("Currency_Code", None, "Currency", caption="Currency Code"),
+        Relation("Salesperson_Code", None, "SalespersonPurchaser", caption="Salesperson Code"),
+        COUNTRY,
+    ),
+    "ContactBusinessRelation": (
+        Relation("Contact_No", None, "Contact", target_code="No", caption="Contact No."),
+        Relation("Business_Relation_Code", None, "BusinessRelation", caption="Business Relation Code"),
+    ),
+    "Opportunity": (
+        Relation("Contact_No", None, "Contact", target_code="No", caption="Contact No."),
+        Relation("Contact_Company_No", None, "Contact", target_code="No", caption="Contact Company No."),
+        Relation("Salesperson_Code", None, "SalespersonPurchaser", caption="Salesperson Code"),
+    ),
     "SalesPrice": (
         Relation("Item_No", None, "Item", target_code="No", caption="Item No."),
         Relation("Currency_Code", None, "Currency", caption="Currency Code"),
@@ -616,6 +623,7 @@ CAPTIONS = {
     "CustomerPaymentJournal": "Gen. Journal Batch",
     "CustomerPayment": "Gen. Journal Line",
     "CustLedgerEntry": "Cust. Ledger Entry",
+    **CRM_CAPTIONS,
 }
 
 
@@ -630,7 +638,7 @@ def field_caption(column: str) -> str:
     return " ".join(w + "." if w == "No" else w for w in words)
 
 
-_TEXT_NUMBERS = {"Phone_No", "VAT_Registration_No", "Vendor_Item_No"}
+_TEXT_NUMBERS = {"Phone_No", "Mobile_Phone_No", "Fax_No", "VAT_Registration_No", "Vendor_Item_No"}
 _CODE_COLUMNS = {
     "Code",
     "No",
@@ -642,6 +650,7 @@ _CODE_COLUMNS = {
     "Last_No_Used",
     "VAT_Bus_Posting_Gr_Price",
     "GTIN",
+    "Search_Name",
 }
 
 

@@ -8,6 +8,7 @@ modules it calls.
 
 from __future__ import annotations
 
+from include.sandbox.bc import crm_views
 from include.sandbox.bc import tables as t
 from include.sandbox.bc.shapes import ID, MODIFIED, Nav, Prop, View, api_address, code_view, computed, ro, rw, ws_props
 from include.sandbox.bc.shapes import columns_of as _columns
@@ -408,6 +409,8 @@ API_VIEWS += _documents(
     {"makeInvoice": "make_invoice", "makeOrder": "make_order", "send": "send_document"},
 )
 
+API_VIEWS += crm_views.API_VIEWS
+
 API: dict[str, View] = {v.name: v for v in API_VIEWS}
 
 
@@ -569,5 +572,7 @@ WS_VIEWS: list[View] = [
         methods=frozenset({"GET"}),
     ),
 ]
+
+WS_VIEWS += crm_views.WS_VIEWS
 
 WEB_SERVICES: dict[str, View] = {v.name: v for v in WS_VIEWS}
