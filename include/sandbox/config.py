@@ -26,6 +26,13 @@ class SandboxConfig:
     client_secret: str = "sandbox-demo-secret-7Qx2vL9pR4tZ"
     # The Dataverse application user that the demo application's tokens act as.
     integration_user_id: str = "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f"
+    # A second application, for a salesperson at work in Sales: its tokens act in Dataverse as the
+    # demo Sales user Peter Saddow (salesperson PS: licensed, not an integration user), so rows it
+    # changes carry his systemuser id in _modifiedby_value. It is not a Business Central user.
+    sales_user_client_id: str = "4ffc91cd-c3d7-44bb-996f-5ae32fba571d"
+    sales_user_client_secret: str = "sandbox-sales-secret-3Hn8wK5sT1yB"
+    sales_user_id: str = "90595ef6-80aa-5dfc-880b-68242068f60f"
+    sales_user_object_id: str = "1d70742f-de9b-5ec4-9d52-9a6b2fa55919"
     local_currency: str = "USD"
     # Dataverse service protection; 0 disables the per-window request limit.
     dataverse_request_limit: int = 0
@@ -84,6 +91,12 @@ class SandboxConfig:
                 "api": f"{self.dataverse_url}/api/data/v9.2",
                 "scope": f"{self.dataverse_url}/.default",
                 "integration_user_id": self.integration_user_id,
+            },
+            "sales_user": {
+                "client_id": self.sales_user_client_id,
+                "client_secret": self.sales_user_client_secret,
+                "systemuser_id": self.sales_user_id,
+                "object_id": self.sales_user_object_id,
             },
             "entra": {"url": self.entra_url},
         }

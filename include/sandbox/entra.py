@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -31,12 +32,32 @@ def _error(status: int, error: str, code: int, description: str) -> JSONResponse
     )
 
 
+@dataclass(frozen=True)
+class Client:
+    """An application registered in the tenant: its secret, and whose object id its tokens carry."""
+
+    secret: str
+    object_id: str
+    user: bool = False
+
+
+def clients(config: SandboxConfig) -> dict[str, Client]:
+    """The integration application (its application user) and the ``sales_user`` application (a Sales user)."""
+    return {
+        config.client_id: Client(config.client_secret, config.integration_user_id),
+        config.sales_user_client_id: Client(config.sales_user_client_secret, config.sales_user_object_id, user=True),
+    }
+
+
 def create_emulator(config: SandboxConfig, authority: TokenAuthority) -> Emulator:
-    """The token service for the demo application.
+    """The token service for the demo applications.
 
     Known resources: Business Central (``https://api.businesscentral.dynamics.com``) and the
-    sandbox's Dataverse URL. Tokens for Dataverse carry the integration user's object id.
+    sandbox's Dataverse URL. Tokens of the integration application carry the integration user's
+    object id; those of the ``sales_user`` application the object id of the Sales user it acts as,
+    shaped as a signed-in user's token (``scp`` instead of ``roles``).
     """
+    registered = clients(config)
     app = FastAPI(title="Entra ID (sandbox)", docs_url=None, redoc_url=None, openapi_url=None)
     resources = {config.bc_resource.rstrip("/"), config.dataverse_url.rstrip("/")}
 
@@ -78,14 +99,15 @@ def create_emulator(config: SandboxConfig, authority: TokenAuthority) -> Emulato
         if grant != "client_credentials":
             return _error(400, "unsupported_grant_type", 70003, f"The grant type '{grant}' is not supported here.")
         client_id, secret = form.get("client_id"), form.get("client_secret")
-        if client_id != config.client_id:
+        client = registered.get(str(client_id))
+        if client is None:
             return _error(
                 400,
                 "unauthorized_client",
                 700016,
                 f"Application with identifier '{client_id}' was not found in the directory '{tenant}'.",
             )
-        if secret != config.client_secret:
+        if secret != client.secret:
             return _error(401, "invalid_client", 7000215, "Invalid client secret provided.")
         scope = str(form.get("scope") or "").strip()
         if not scope.endswith("/.default") or " " in scope:
@@ -100,7 +122,7 @@ def create_emulator(config: SandboxConfig, authority: TokenAuthority) -> Emulato
             return _error(
                 400, "invalid_resource", 500011, f"The resource principal named {resource} was not found in the tenant."
             )
-        access_token, expires_in = authority.issue(resource, config.client_id, config.integration_user_id)
+        access_token, expires_in = authority.issue(resource, str(client_id), client.object_id, user=client.user)
         return {
             "token_type": "Bearer",
             "expires_in": expires_in,

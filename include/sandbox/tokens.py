@@ -54,7 +54,10 @@ class TokenAuthority:
     def issuer(self) -> str:
         return f"https://sts.windows.net/{self.tenant_id}/"
 
-    def issue(self, audience: str, app_id: str, object_id: str, lifetime: int | None = None) -> tuple[str, int]:
+    def issue(
+        self, audience: str, app_id: str, object_id: str, lifetime: int | None = None, *, user: bool = False
+    ) -> tuple[str, int]:
+        """A signed token; ``user`` shapes it as a signed-in user's (``scp``) rather than an app's (``roles``)."""
         now = int(time.time())
         expires_in = self.lifetime_seconds if lifetime is None else lifetime
         claims = {
@@ -68,7 +71,11 @@ class TokenAuthority:
             "azp": app_id,
             "oid": object_id,
             "sub": object_id,
-            "roles": ["user_impersonation"],
+            **(
+                {"scp": "user_impersonation", "idtyp": "user"}
+                if user
+                else {"roles": ["user_impersonation"], "idtyp": "app"}
+            ),
             "ver": "1.0",
             "uti": uuid.uuid4().hex,
         }

@@ -135,8 +135,9 @@ class Engine:
         raise not_found_segment(rest[0] if rest else segs[2])
 
     def _authenticate(self, req: Request) -> None:
+        """A valid token of the integration application, the one app set up as a BC user (401 otherwise)."""
         try:
-            self.authority.validate(req.headers.get("authorization"), self.config.bc_resource)
+            claims = self.authority.validate(req.headers.get("authorization"), self.config.bc_resource)
         except TokenError as exc:
             messages = {
                 "MissingToken": "The request has no bearer token. Send 'Authorization: Bearer <token>' with a token "
@@ -145,20 +146,23 @@ class Engine:
                 "InvalidAudience": "The access token was not issued for Business Central; request it with the scope "
                 f"{self.config.bc_resource}/.default.",
             }
-            challenge = (
-                f'Bearer authorization_uri="{self.config.authority}/oauth2/authorize", '
-                f'resource_id="{self.config.bc_resource}"'
+            default = "The server has rejected the client credentials: the access token is not valid."
+            raise self._unauthorized(messages.get(exc.code, default), exc.code != "MissingToken") from None
+        if claims.get("appid") != self.config.client_id:
+            raise self._unauthorized(
+                f"The server has rejected the client credentials: the application {claims.get('appid')} is not set "
+                "up as a user in Business Central (Microsoft Entra Applications).",
+                True,
             )
-            if exc.code != "MissingToken":
-                challenge += ', error="invalid_token"'
-            raise BCError(
-                401,
-                "Authentication_InvalidCredentials",
-                messages.get(
-                    exc.code, "The server has rejected the client credentials: the access token is not valid."
-                ),
-                {"www-authenticate": challenge},
-            ) from None
+
+    def _unauthorized(self, message: str, invalid_token: bool) -> BCError:
+        challenge = (
+            f'Bearer authorization_uri="{self.config.authority}/oauth2/authorize", '
+            f'resource_id="{self.config.bc_resource}"'
+        )
+        if invalid_token:
+            challenge += ', error="invalid_token"'
+        return BCError(401, "Authentication_InvalidCredentials", message, {"www-authenticate": challenge})
 
     # -- API v2.0 ----------------------------------------------------------------------------
 

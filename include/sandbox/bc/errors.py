@@ -57,6 +57,28 @@ def field_error(message: str) -> BCError:
     return BCError(400, "Application_FieldValidationException", message)
 
 
+def invalid_relation(field: str, table: str, value: str, related: str) -> BCError:
+    """A code that names no record of the table its field relates to (BC's table relation check)."""
+    return BCError(
+        400,
+        "Internal_InvalidTableRelation",
+        f"The field {field} of table {table} contains a value ({value}) that cannot be found in the related "
+        f"table ({related}).",
+    )
+
+
+class UnknownRelatedId(BCError):
+    """An id that names no record of the related table; :meth:`named` words it as BC's API pages do."""
+
+    def __init__(self, column: str, related: str):
+        super().__init__(400, "Application_DialogException", f'The "{column}" does not match to a {related}.')
+        self.column = column
+        self.related = related
+
+    def named(self, prop: str) -> BCError:
+        return BCError(self.status, self.code, f'The "{prop}" does not match to a {self.related}.')
+
+
 def dialog(message: str) -> BCError:
     """A business rule of BC's application code refused the change (AL ``Error()``)."""
     return BCError(400, "Application_DialogException", message)

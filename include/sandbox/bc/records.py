@@ -8,11 +8,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from include.sandbox.bc import tables as t
-from include.sandbox.bc.errors import dialog, field_error, record_not_found
+from include.sandbox.bc.errors import UnknownRelatedId, dialog, field_error, invalid_relation, record_not_found
 from include.sandbox.config import SandboxConfig
 from include.sandbox.store import Store
 
-RECORD_SERIES = {"Item": "ITEM", "Customer": "CUST", "Vendor": "VEND", "Resource": "RES"}
+RECORD_SERIES = {
+    "Item": "ITEM",
+    "Customer": "CUST",
+    "Vendor": "VEND",
+    "Resource": "RES",
+    "Contact": "CONT",
+    "Opportunity": "OPP",
+}
 
 
 @dataclass
@@ -58,10 +65,8 @@ def apply_relations(ctx: Ctx, table: str, values: dict) -> None:
             else:
                 row = find_one(ctx, rel.table, **{rel.target_code: code})
                 if row is None:
-                    raise field_error(
-                        f"The field {rel.caption or t.field_caption(rel.code)} of table {t.caption(table)} contains "
-                        f"a value ({code}) that cannot be found in the related table ({t.caption(rel.table)})."
-                    )
+                    caption = rel.caption or t.field_caption(rel.code)
+                    raise invalid_relation(caption, t.caption(table), code, t.caption(rel.table))
                 related_id = row["SystemId"]
             if rel.id:
                 given = values.get(rel.id)
@@ -82,10 +87,7 @@ def apply_relations(ctx: Ctx, table: str, values: dict) -> None:
             else:
                 row = ctx.store.get(rel.table, related_id)
                 if row is None:
-                    raise field_error(
-                        f"The {t.caption(rel.table)} with id {related_id} does not exist; "
-                        f"it cannot be used as {t.field_caption(rel.code)} of {t.caption(table)}."
-                    )
+                    raise UnknownRelatedId(rel.id, t.caption(rel.table))
                 values[rel.code] = row[rel.target_code]
 
 
@@ -203,15 +205,9 @@ def _check_sales_price(ctx: Ctx, row: dict) -> None:
     elif not code:
         raise field_error(f"Sales Code must have a value when Sales Type is {sales_type}.")
     elif sales_type == "Customer Price Group" and find_one(ctx, "CustomerPriceGroup", Code=code) is None:
-        raise field_error(
-            f"The field Sales Code of table Sales Price contains a value ({code}) that cannot be found in the "
-            "related table (Customer Price Group)."
-        )
+        raise invalid_relation("Sales Code", "Sales Price", code, "Customer Price Group")
     elif sales_type == "Customer" and find_one(ctx, "Customer", No=code) is None:
-        raise field_error(
-            f"The field Sales Code of table Sales Price contains a value ({code}) that cannot be found in the "
-            "related table (Customer)."
-        )
+        raise invalid_relation("Sales Code", "Sales Price", code, "Customer")
     start, end = row.get("Starting_Date", t.BLANK_DATE), row.get("Ending_Date", t.BLANK_DATE)
     if start != t.BLANK_DATE and end != t.BLANK_DATE and start > end:
         raise field_error(

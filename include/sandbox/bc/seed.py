@@ -1,7 +1,9 @@
 """The demo company: a CRONUS-like data set, the same on every run (fixed ids and timestamps).
 
-``demo`` loads master data, price lists and sales documents; ``empty`` loads only the setup a
-company always has (number series). The company itself comes from the sandbox settings.
+``demo`` loads master data, price lists, sales documents, and contacts and opportunities
+(:mod:`.seed_crm`); ``empty`` loads only the setup a company always has (number series, and
+countries/regions and business relations from :mod:`.seed_setup`). The company itself comes
+from the sandbox settings.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from include.sandbox.bc import ledger
+from include.sandbox.bc import ledger, seed_crm, seed_setup
 from include.sandbox.bc import tables as t
 from include.sandbox.bc.documents import line_amounts, spread_discount
 from include.sandbox.bc.records import add_formula, money
@@ -33,6 +35,8 @@ NO_SERIES = [
     ("S-QUO", "Sales quotes", "S-QUO1000"),
     ("PS-INV", "Posted sales invoices", "PS-INV103000"),
     ("PAYMENT", "Customer payments", "G02000"),
+    ("CONT", "Contacts", "CT000000"),
+    ("OPP", "Opportunities", "OP000000"),
 ]
 
 UNITS = [
@@ -250,6 +254,7 @@ def load_company(store: Store, name: str, local_currency: str) -> None:
 def load(store: Store, seed: str) -> None:
     """Load ``demo`` (the whole demo company) or ``empty`` (number series only) into an empty store."""
     last_used = {code: last for code, _, last in NO_SERIES}
+    seed_setup.load(store)
     if seed == "demo":
         _load_demo(store, last_used)
     # The default payment journal exists in every company, as in BC.
@@ -626,6 +631,8 @@ def _load_demo(store: Store, last_used: dict[str, str]) -> None:
     entries = ledger.seed_entries([*documents.headers, *documents.prepayment_invoices], 1)
     put("CustLedgerEntry", _rows("CustLedgerEntry", entries, 300))
     last_used.update(documents.last_used)
+    last_used["CONT"] = seed_crm.load(store)
+    last_used["OPP"] = seed_crm.OPPORTUNITIES[-1][0]
 
 
 class Documents:

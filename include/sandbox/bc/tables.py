@@ -10,76 +10,16 @@ date ``0001-01-01``, a blank GUID all zeros.
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from dataclasses import dataclass
 
-from include.sandbox.store import EntitySet, Field
-
-EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
-BLANK_DATE = "0001-01-01"
-# Fixed namespace: record ids are uuid5(namespace, "<table>/<key>"), the same on every run.
-NAMESPACE = uuid.UUID("0b6f4c1e-5d2a-4c3b-9e8f-7a6b5c4d3e2f")
-_NAMESPACE_BYTES = NAMESPACE.bytes
-
-
-def record_id(table: str, key: str) -> str:
-    """The deterministic SystemId of a seeded or generated record: uuid5(NAMESPACE, "<table>/<key>")."""
-    # Same value as uuid.uuid5, built without the uuid module's per-call checks (bulk loads call it a lot).
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{table}/{key}".encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def text(name: str, length: int, default: str = "", **kw) -> Field:
-    return Field(name, "string", max_length=length, default=default, **kw)
-
-
-def option(name: str, options: tuple[str, ...], default: str | None = None) -> Field:
-    return Field(name, "string", options=options, default=options[0] if default is None else default)
-
-
-def decimal(name: str, default: float = 0.0, **kw) -> Field:
-    return Field(name, "decimal", default=default, **kw)
-
-
-def integer(name: str, **kw) -> Field:
-    return Field(name, "int", default=0, **kw)
-
-
-def boolean(name: str) -> Field:
-    return Field(name, "bool", default=False)
-
-
-def guid(name: str) -> Field:
-    return Field(name, "guid", default=EMPTY_GUID)
-
-
-def date(name: str) -> Field:
-    return Field(name, "date", default=BLANK_DATE)
-
-
-def system_fields() -> tuple[Field, ...]:
-    return (
-        Field("SystemId", "guid"),
-        Field("SystemCreatedAt", "datetime"),
-        Field("SystemModifiedAt", "datetime"),
-    )
-
-
-def table(name: str, *fields: Field, unique: tuple[tuple[str, ...], ...] = (), indexes: tuple[str, ...] = ()):
-    return EntitySet(
-        name,
-        key="SystemId",
-        fields=(*system_fields(), *fields),
-        alternate_keys=unique,
-        modified_field="SystemModifiedAt",
-        created_field="SystemCreatedAt",
-        indexes=indexes,
-    )
-
+from include.sandbox.bc.columns import BLANK_DATE as BLANK_DATE
+from include.sandbox.bc.columns import EMPTY_GUID as EMPTY_GUID
+from include.sandbox.bc.columns import NAMESPACE as NAMESPACE
+from include.sandbox.bc.columns import address, boolean, date, decimal, guid, integer, option, table, text
+from include.sandbox.bc.columns import record_id as record_id
+from include.sandbox.bc.crm_tables import CAPTIONS as CRM_CAPTIONS
+from include.sandbox.bc.crm_tables import TABLES as CRM_TABLES
+from include.sandbox.store import EntitySet
 
 ITEM_TYPES = ("Inventory", "Service", "Non-Inventory")
 RESOURCE_TYPES = ("Person", "Machine")
@@ -97,16 +37,18 @@ ACCOUNT_CATEGORIES = (" ", "Assets", "Liabilities", "Equity", "Income", "Cost of
 ACCOUNT_TYPES = ("Posting", "Heading", "Total", "Begin-Total", "End-Total")
 
 
-def address(prefix: str = "") -> tuple[Field, ...]:
-    return (
-        text(f"{prefix}Address", 100),
-        text(f"{prefix}Address_2", 50),
-        text(f"{prefix}City", 30),
-        text(f"{prefix}County", 30),
-        text(f"{prefix}Country_Region_Code", 10),
-        text(f"{prefix}Post_Code", 20),
-    )
+ADDRESS_FORMATS = ("Post Code+City", "City+Post Code", "City+County+Post Code", "Blank Line+Post Code+City")
 
+COUNTRY_REGION = table(
+    "CountryRegion",
+    text("Code", 10, required=True),
+    text("Name", 50),
+    text("ISO_Code", 2),
+    text("ISO_Numeric_Code", 3),
+    text("EU_Country_Region_Code", 10),
+    option("Address_Format", ADDRESS_FORMATS),
+    unique=(("Code",),),
+)
 
 UNIT_OF_MEASURE = table(
     "UnitOfMeasure",
@@ -550,6 +492,7 @@ CUST_LEDGER_ENTRY = table(
 
 TABLES: tuple[EntitySet, ...] = (
     COMPANY_INFORMATION,
+    COUNTRY_REGION,
     CUSTOMER_PAYMENT_JOURNAL,
     CUSTOMER_PAYMENT,
     UNIT_OF_MEASURE,
@@ -571,6 +514,7 @@ TABLES: tuple[EntitySet, ...] = (
     SALES_HEADER,
     SALES_LINE,
     CUST_LEDGER_ENTRY,
+    *CRM_TABLES,
 )
 
 BY_NAME: dict[str, EntitySet] = {t.name: t for t in TABLES}
@@ -592,7 +536,10 @@ class Relation:
     caption: str = ""
 
 
+COUNTRY = Relation("Country_Region_Code", None, "CountryRegion", caption="Country/Region Code")
+
 RELATIONS: dict[str, tuple[Relation, ...]] = {
+    "CompanyInformation": (COUNTRY,),
     "Item": (
         Relation("Base_Unit_of_Measure", "Unit_of_Measure_Id", "UnitOfMeasure", caption="Base Unit of Measure"),
         Relation("Item_Category_Code", "Item_Category_Id", "ItemCategory", caption="Item Category Code"),
@@ -614,10 +561,12 @@ RELATIONS: dict[str, tuple[Relation, ...]] = {
         Relation("Tax_Area_Code", "Tax_Area_Id", None),
         Relation("Salesperson_Code", None, "SalespersonPurchaser", caption="Salesperson Code"),
         Relation("Customer_Price_Group", None, "CustomerPriceGroup", caption="Customer Price Group"),
+        COUNTRY,
     ),
     "Vendor": (
         Relation("Currency_Code", "Currency_Id", "Currency", caption="Currency Code"),
         Relation("Payment_Terms_Code", "Payment_Terms_Id", "PaymentTerms", caption="Payment Terms Code"),
+        COUNTRY,
     ),
     "SalesHeader": (
         Relation("Currency_Code", "Currency_Id", "Currency", caption="Currency Code"),
@@ -633,6 +582,21 @@ RELATIONS: dict[str, tuple[Relation, ...]] = {
         Relation("Currency_Code", None, "Currency", caption="Currency Code"),
         Relation("Relational_Currency_Code", None, "Currency", caption="Relational Currency Code"),
     ),
+    "Contact": (
+        Relation("Company_No", None, "Contact", target_code="No", caption="Company No."),
+        Relation("Currency_Code", None, "Currency", caption="Currency Code"),
+        Relation("Salesperson_Code", None, "SalespersonPurchaser", caption="Salesperson Code"),
+        COUNTRY,
+    ),
+    "ContactBusinessRelation": (
+        Relation("Contact_No", None, "Contact", target_code="No", caption="Contact No."),
+        Relation("Business_Relation_Code", None, "BusinessRelation", caption="Business Relation Code"),
+    ),
+    "Opportunity": (
+        Relation("Contact_No", None, "Contact", target_code="No", caption="Contact No."),
+        Relation("Contact_Company_No", None, "Contact", target_code="No", caption="Contact Company No."),
+        Relation("Salesperson_Code", None, "SalespersonPurchaser", caption="Salesperson Code"),
+    ),
     "SalesPrice": (
         Relation("Item_No", None, "Item", target_code="No", caption="Item No."),
         Relation("Currency_Code", None, "Currency", caption="Currency Code"),
@@ -641,6 +605,8 @@ RELATIONS: dict[str, tuple[Relation, ...]] = {
 }
 
 CAPTIONS = {
+    "CountryRegion": "Country/Region",
+    "CompanyInformation": "Company Information",
     "UnitOfMeasure": "Unit of Measure",
     "ItemCategory": "Item Category",
     "TaxGroup": "Tax Group",
@@ -657,6 +623,7 @@ CAPTIONS = {
     "CustomerPaymentJournal": "Gen. Journal Batch",
     "CustomerPayment": "Gen. Journal Line",
     "CustLedgerEntry": "Cust. Ledger Entry",
+    **CRM_CAPTIONS,
 }
 
 
@@ -671,7 +638,7 @@ def field_caption(column: str) -> str:
     return " ".join(w + "." if w == "No" else w for w in words)
 
 
-_TEXT_NUMBERS = {"Phone_No", "VAT_Registration_No", "Vendor_Item_No"}
+_TEXT_NUMBERS = {"Phone_No", "Mobile_Phone_No", "Fax_No", "VAT_Registration_No", "Vendor_Item_No"}
 _CODE_COLUMNS = {
     "Code",
     "No",
@@ -683,6 +650,7 @@ _CODE_COLUMNS = {
     "Last_No_Used",
     "VAT_Bus_Posting_Gr_Price",
     "GTIN",
+    "Search_Name",
 }
 
 

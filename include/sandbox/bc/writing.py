@@ -10,6 +10,7 @@ from include.sandbox.bc import logic, odata
 from include.sandbox.bc import tables as t
 from include.sandbox.bc.errors import (
     BCError,
+    UnknownRelatedId,
     bad_request,
     field_error,
     method_not_allowed,
@@ -65,7 +66,7 @@ class Writer:
         return Response(201, payload, headers)
 
     def _insert(self, view: View, values: dict) -> dict:
-        logic.before_write(self.ctx, view.table, values, None)
+        _before_write(self.ctx, view, values, None)
         self._check_keys(view.table, values, None)
         try:
             row = self.store.insert(view.table, values, trusted=True)
@@ -80,7 +81,7 @@ class Writer:
         _check_if_match(req, row)
         values = convert(view, request_body(req), creating=False)
         with self.store.transaction():
-            logic.before_write(self.ctx, view.table, values, row)
+            _before_write(self.ctx, view, values, row)
             self._check_keys(view.table, values, row)
             try:
                 new = self.store.update(view.table, row["SystemId"], values, trusted=True)
@@ -129,6 +130,14 @@ class Writer:
                         "Internal_EntityWithSameKeyExists",
                         f"The record in table {t.caption(table)} already exists. Identification fields and values: {described}",
                     )
+
+
+def _before_write(ctx: Ctx, view: View, values: dict, old: dict | None) -> None:
+    """The table's rules; an unknown related id is reported by the view's property name."""
+    try:
+        logic.before_write(ctx, view.table, values, old)
+    except UnknownRelatedId as exc:
+        raise exc.named(view.by_column.get(exc.column, exc.column)) from None
 
 
 def request_body(req: Request) -> dict:

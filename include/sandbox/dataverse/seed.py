@@ -6,7 +6,8 @@ integration application user (id = ``config.integration_user_id``, ``application
 app's client id, non-interactive access mode, ``isintegrationuser`` true, not licensed), five Sales
 users whose emails match the BC salespeople (``jr@``, ``ps@``, ``bc@``, ``hr@``, ``jo@cronus.example``),
 one Sales user without a BC salesperson and one disabled user (Sales users have Entra object ids
-for ``CallerObjectId``); two accounts: "Adatum Corporation"
+for ``CallerObjectId``; Peter Saddow's ids are ``config.sales_user_id`` / ``sales_user_object_id``,
+the user the ``sales_user`` application acts as); two accounts: "Adatum Corporation"
 with account number 10000 (a BC customer number, for match-based coupling) and a prospect that
 exists only in Sales. ``empty``: the business unit, the organization with its base currency,
 SYSTEM and the integration application user.
@@ -48,6 +49,8 @@ SALES_USERS = (
     ("AH", "Annette", "Hill", "ah@cronus.example", False),
     ("RM", "Robin", "Moss", "rm@cronus.example", True),
 )
+# The Sales user the ``sales_user`` application acts as (Peter Saddow): licensed, not an integration user.
+SALES_USER_CODE = "PS"
 
 
 def _stamp(minutes: int, created_by: str = SYSTEM_USER_ID) -> dict:
@@ -109,13 +112,7 @@ def load(store: Store, config: SandboxConfig, seed: str) -> None:
         },
     ]
     if seed == "demo":
-        for n, (code, first, last, email, disabled) in enumerate(SALES_USERS):
-            user = _user(seed_id("systemuser", code), first, last, email, access_mode=0, licensed=True, minutes=2 + n)
-            user["isdisabled"] = disabled
-            user["title"] = "Salesperson"
-            # Their Entra ID object ids, for impersonation with the CallerObjectId header.
-            user["azureactivedirectoryobjectid"] = seed_id("entra-user", code)
-            users.append(user)
+        users += [_sales_user(config, n, *spec) for n, spec in enumerate(SALES_USERS)]
     store.insert_many("systemusers", users)
     if seed == "demo":
         owner = seed_id("systemuser", "JR")
@@ -126,6 +123,23 @@ def load(store: Store, config: SandboxConfig, seed: str) -> None:
                 _account(None, "Northwind Traders", owner, 8, 21, city="Seattle"),
             ],
         )
+
+
+def sales_user_ids(config: SandboxConfig, code: str) -> tuple[str, str]:
+    """A Sales user's systemuser id and Entra object id; the ``sales_user`` application's come from the config."""
+    if code == SALES_USER_CODE:
+        return config.sales_user_id, config.sales_user_object_id
+    return seed_id("systemuser", code), seed_id("entra-user", code)
+
+
+def _sales_user(config: SandboxConfig, n: int, code: str, first: str, last: str, email: str, disabled: bool) -> dict:
+    user_id, object_id = sales_user_ids(config, code)
+    user = _user(user_id, first, last, email, access_mode=0, licensed=True, minutes=2 + n)
+    user["isdisabled"] = disabled
+    user["title"] = "Salesperson"
+    # Their Entra ID object ids: for CallerObjectId impersonation, and the oid of the sales_user app's tokens.
+    user["azureactivedirectoryobjectid"] = object_id
+    return user
 
 
 def _user(

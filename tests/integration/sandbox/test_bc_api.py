@@ -385,7 +385,7 @@ def test_delete(bc, fresh_sandbox):
         ),
         ({"number": "V-3", "colour": "red"}, 400, "BadRequest", "The property 'colour' does not exist"),
         ({"number": "1896-S"}, 409, "Internal_EntityWithSameKeyExists", "No.='1896-S'"),
-        ({"number": "V-5", "baseUnitOfMeasureCode": "CRATE"}, 400, "Application_FieldValidationException", "(CRATE)"),
+        ({"number": "V-5", "baseUnitOfMeasureCode": "CRATE"}, 400, "Internal_InvalidTableRelation", "(CRATE)"),
         ({"number": "V-6", "inventory": 5}, 400, "BadRequest", "read-only"),
         ({"number": "V-7", "id": str(uuid.uuid4())}, 400, "BadRequest", "read-only"),
         ({"number": "V-8", "unitPrice": "cheap"}, 400, "BadRequest", "Edm.Decimal"),
@@ -404,7 +404,9 @@ def test_validation_errors(bc, body, status, code, text):
 def test_unit_of_measure_must_exist_to_be_referenced_by_id(bc):
     response = bc.call("POST", "items", json={"number": "V-9", "baseUnitOfMeasureId": str(uuid.uuid4())})
     assert response.status_code == 400
-    assert error_of(response)[0] == "Application_FieldValidationException"
+    code, message = error_of(response)
+    assert code == "Application_DialogException"
+    assert message.startswith('The "baseUnitOfMeasureId" does not match to a Unit of Measure.')
 
 
 # -- authentication ----------------------------------------------------------------------------
@@ -500,7 +502,7 @@ def test_web_service_price_groups_and_sales_prices(bc, fresh_sandbox):
     assert duplicate.status_code == 409
     unknown_group = bc.call("POST", "ws:SalesPrices", json={**new, "Sales_Code": "NOPE"})
     assert unknown_group.status_code == 400
-    assert error_of(unknown_group)[0] == "Application_FieldValidationException"
+    assert error_of(unknown_group)[0] == "Internal_InvalidTableRelation"
 
 
 def test_item_card_exposes_fields_the_api_lacks(bc):
