@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from functools import cached_property
 from typing import Any
 
 from include.bc_sales_sync.hooks.base import DynamicsHttpHook
@@ -131,6 +132,11 @@ class DataverseHook(DynamicsHttpHook):
     def who_am_i(self) -> dict[str, Any]:
         """``WhoAmI``: ``UserId`` (the application user), ``BusinessUnitId``, ``OrganizationId``."""
         return self.request("GET", self.api_url("WhoAmI")).json()
+
+    @cached_property
+    def user_id(self) -> str:
+        """The id (lower case) of the Sales user this connection acts as, asked once (``WhoAmI``)."""
+        return str(self.who_am_i()["UserId"]).lower()
 
     # ------------------------------------------------------------------ writes
 

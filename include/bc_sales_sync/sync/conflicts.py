@@ -33,6 +33,18 @@ def changed_since(modified: pd.Series, synced: pd.Series) -> pd.Series:
     return synced.isna().to_numpy() | ((modified - synced) >= SAME_TIME).fillna(False).to_numpy()
 
 
+def sales_changed(modified: pd.Series, synced: pd.Series, modified_by: pd.Series, integration_user: str):
+    """Per Sales row: changed since the last synchronization. Sales keeps modified times to the
+    second, so a row modified in the very second the integration last wrote it counts as changed
+    when its last modifier is someone else."""
+    same_second = (
+        pd.to_datetime(modified, utc=True, errors="coerce").to_numpy()
+        == pd.to_datetime(synced, utc=True, errors="coerce").to_numpy()
+    )
+    by_other = modified_by.astype(str).str.lower().to_numpy() != integration_user.lower()
+    return changed_since(modified, synced) | (same_second & by_other)
+
+
 def same_value(a: Any, b: Any) -> bool:
     """Values equal as BC compares them when it transfers a field: blanks alike, text trimmed,
     numbers to four decimals."""

@@ -100,7 +100,7 @@ class SalesToBcJob(Job):
         t = self.mapping.target
         row_filter = self.mapping.options.get("from_crm_filter", t.filter)
         filters = [f"({f})" for f in (row_filter, condition) if f]
-        columns = [t.key, MODIFIED_ON, *self.sales_columns]
+        columns = [t.key, MODIFIED_ON, MODIFIED_BY, *self.sales_columns]
         for page in self.dataverse.iter_pages(
             t.entity_set,
             select=list(dict.fromkeys(columns)),
@@ -118,9 +118,7 @@ class SalesToBcJob(Job):
         return [f.target for f in self.mapping.from_crm_fields] + list(self.mapping.options.get("from_crm_columns", ()))
 
     def _integration_user(self) -> str:
-        if not hasattr(self, "_user"):
-            self._user = str(self.dataverse.who_am_i()["UserId"]).lower()
-        return self._user
+        return self.dataverse.user_id
 
     # -- plan -----------------------------------------------------------------------------------
 
@@ -138,7 +136,9 @@ class SalesToBcJob(Job):
             log.info("%s: %d Sales rows are not coupled to a BC record; left alone.", self.name, int(uncoupled.sum()))
         frame = frame[~uncoupled & ~waiting]
         retry = frame["from_crm_result"].eq("failure").to_numpy()
-        changed = cf.changed_since(frame[MODIFIED_ON], frame["crm_modified_at"]) | retry
+        changed = retry | cf.sales_changed(
+            frame[MODIFIED_ON], frame["crm_modified_at"], frame[MODIFIED_BY], self._integration_user()
+        )
         if not run.options.full_sync:
             counts["unchanged"] += int((~changed).sum())
             frame = frame[changed]
@@ -265,8 +265,8 @@ class SalesToBcJob(Job):
                     "crm_modified_at": pd.to_datetime(done[MODIFIED_ON], utc=True).tolist(),
                 }
             )
-        found = pd.concat([f for f in failures if not f.empty], ignore_index=True) if failures else None
-        changes.failures = found if found is not None and not found.empty else None
+        failures = [f for f in failures if not f.empty]
+        changes.failures = pd.concat(failures, ignore_index=True) if failures else None
         return changes
 
     def _creation(self, bc_id: str, row: pd.Series, wanted: dict) -> dict:

@@ -31,7 +31,7 @@ from include.bc_sales_sync.transforms.base import TransformContext, TransformRes
 
 log = logging.getLogger(__name__)
 
-MODIFIED_ON = "modifiedon"
+MODIFIED_ON, MODIFIED_BY = "modifiedon", "_modifiedby_value"
 
 
 def load_transform(path: str) -> Callable[[pd.DataFrame, TransformContext], TransformResult]:
@@ -170,7 +170,7 @@ class EntitySyncJob(Job):
     def _sales_rows(self, target_ids: list[str]) -> pd.DataFrame:
         """The coupled Sales rows as they are now, by id: their modified time and two-way columns."""
         t = self.mapping.target
-        columns = [t.key, MODIFIED_ON, *sorted(cf.both_way_columns(self.mapping, "sales"))]
+        columns = [t.key, MODIFIED_ON, MODIFIED_BY, *sorted(cf.both_way_columns(self.mapping, "sales"))]
         rows: list[dict] = []
         for part in chunked(target_ids, MAX_OR_VALUES):
             for page in self.dataverse.iter_pages(t.entity_set, select=columns, filter=any_of(t.key, part, guid=True)):
@@ -192,7 +192,12 @@ class EntitySyncJob(Job):
             if target_id not in sales_now.index or not frame.loc[frame["bc_id"] == bc_id, "existing"].any():
                 continue
             now = sales_now.loc[target_id]
-            if not cf.changed_since(pd.Series([now[MODIFIED_ON]]), pd.Series([synced.get(bc_id)]))[0]:
+            if not cf.sales_changed(
+                pd.Series([now[MODIFIED_ON]]),
+                pd.Series([synced.get(bc_id)]),
+                pd.Series([now[MODIFIED_BY]]),
+                self.dataverse.user_id,
+            )[0]:
                 continue
             clash = cf.differing(row, now.to_dict(), both_way)
             if not clash:

@@ -50,9 +50,11 @@ def sync(connections, state, bc, dataverse):
 
 @pytest.fixture
 def coupled(sync, run_job):
-    """Salespeople, currencies and customers synchronized once."""
+    """Salespeople, currencies and customers synchronized; the demo's four customers whose salesperson
+    has no Sales user fail twice and are skipped, so they stay out of the counts that follow."""
     run_job("SALESPEOPLE")
     run_job("CURRENCY")
+    sync()
     sync()
 
 
