@@ -6,7 +6,7 @@ import json
 
 
 def show_jobs(run_ids: list[str]) -> None:
-    from include.bc_sales_sync.reporting import format_summaries
+    from include.bc_sales_sync.reporting import DIRECTION_LABELS, format_summaries
     from include.bc_sales_sync.state import StateStore
 
     state = StateStore.from_airflow("bc_sync_state")
@@ -16,7 +16,8 @@ def show_jobs(run_ids: list[str]) -> None:
     summaries = []
     for job in jobs.itertuples():
         counts = {c: int(getattr(job, c)) for c in counters}
-        summaries.append({"mapping": job.mapping, "read": sum(counts.values()), **counts})
+        name = job.mapping + DIRECTION_LABELS.get(job.direction, "")
+        summaries.append({"mapping": name, "read": sum(counts.values()), **counts})
     print("\nSync jobs of this run (counters as Business Central shows them):")
     print(format_summaries(summaries))
     show_errors(state, jobs)

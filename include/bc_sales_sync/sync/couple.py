@@ -16,7 +16,16 @@ from include.bc_sales_sync.transforms.base import TransformResult, deterministic
 
 # BC treats modified times closer than 10 ms as equal (TypeHelper.CompareDateTime).
 SAME_TIME = pd.Timedelta(milliseconds=10)
-COUPLING_COLUMNS = ["bc_id", "crm_id", "bc_modified_at", "crm_modified_at", "last_result", "skipped", "extra"]
+COUPLING_COLUMNS = [
+    "bc_id",
+    "crm_id",
+    "bc_modified_at",
+    "crm_modified_at",
+    "last_result",
+    "from_crm_result",
+    "skipped",
+    "extra",
+]
 
 
 def couple(

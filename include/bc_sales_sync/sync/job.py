@@ -18,8 +18,8 @@ import pandas as pd
 
 from include.bc_sales_sync.jobs import Changes, Chunk, Job, JobRun, Outcome
 from include.bc_sales_sync.mappings import Direction, Mapping
-from include.bc_sales_sync.odata import MAX_OR_VALUES, any_of, chunked
-from include.bc_sales_sync.state import TO_CRM
+from include.bc_sales_sync.odata import MAX_OR_VALUES, any_of, chunked, odata_time
+from include.bc_sales_sync.state import FROM_CRM, TO_CRM
 from include.bc_sales_sync.sync import conflicts as cf
 from include.bc_sales_sync.sync import couple as c
 from include.bc_sales_sync.sync.load import load
@@ -32,6 +32,7 @@ from include.bc_sales_sync.transforms.base import TransformContext, TransformRes
 log = logging.getLogger(__name__)
 
 MODIFIED_ON, MODIFIED_BY = "modifiedon", "_modifiedby_value"
+SALES_OVERLAP = pd.Timedelta(milliseconds=999)  # as the Sales -> BC read (sync.from_crm.OVERLAP)
 
 
 def load_transform(path: str) -> Callable[[pd.DataFrame, TransformContext], TransformResult]:
@@ -42,7 +43,7 @@ def load_transform(path: str) -> Callable[[pd.DataFrame, TransformContext], Tran
 @dataclass
 class Planned:
     """A chunk's records with their couplings, ready to transform; for a two-way mapping also the
-    coupled Sales rows as they are now (``modifiedon`` and the columns synchronized both ways)."""
+    Sales rows users changed since the last Sales -> BC pass (``modifiedon`` and the two-way columns)."""
 
     frame: pd.DataFrame
     counts: Counter
@@ -70,6 +71,7 @@ class EntitySyncJob(Job):
         self._index: pd.DataFrame | None = None
         self._taken: set[str] = set()
         self._rewind: set[str] = set()
+        self._edits: pd.DataFrame | None = None
 
     def prepare(self, run: JobRun) -> None:
         """Ensure the rows every record needs, then load the lookups once for the run."""
@@ -96,7 +98,8 @@ class EntitySyncJob(Job):
             self._load_index(run)
         sales_now = None
         if m.direction is Direction.BIDIRECTIONAL and frame["existing"].any():
-            sales_now = self._sales_rows(frame.loc[frame["existing"], "target_id"].tolist())
+            retried = frame["existing"] & (frame["last_result"].eq("failure") | frame["from_crm_result"].eq("failure"))
+            sales_now = self._sales_edits(run, frame.loc[retried, "target_id"].tolist())
         return Planned(frame, counts, sales_now)
 
     def transform(self, planned: Planned, run: JobRun) -> Changes:
@@ -167,14 +170,31 @@ class EntitySyncJob(Job):
 
     # -- two-way mappings -------------------------------------------------------------------
 
-    def _sales_rows(self, target_ids: list[str]) -> pd.DataFrame:
-        """The coupled Sales rows as they are now, by id: their modified time and two-way columns."""
+    def _sales_edits(self, run: JobRun, retried: list[str]) -> pd.DataFrame:
+        """The Sales rows that can conflict: those users changed since the last Sales -> BC pass (read
+        once per run) and those of records being retried (a conflict that failed stays one)."""
         t = self.mapping.target
         columns = [t.key, MODIFIED_ON, MODIFIED_BY, *sorted(cf.both_way_columns(self.mapping, "sales"))]
-        rows: list[dict] = []
-        for part in chunked(target_ids, MAX_OR_VALUES):
-            for page in self.dataverse.iter_pages(t.entity_set, select=columns, filter=any_of(t.key, part, guid=True)):
-                rows.extend(page)
+        if self._edits is None:
+            conditions = [t.filter, f"{MODIFIED_BY} ne {self.dataverse.user_id}"]
+            since = run.state.watermark(self.name, FROM_CRM)
+            if since is not None:
+                conditions.append(f"{MODIFIED_ON} gt {odata_time(since - SALES_OVERLAP)}")
+            self._edits = self._sales_rows(columns, [" and ".join(f"({c})" for c in conditions if c)])
+        missing = [i for i in retried if str(i).lower() not in self._edits.index]
+        if not missing:
+            return self._edits
+        conditions = [any_of(t.key, part, guid=True) for part in chunked(missing, MAX_OR_VALUES)]
+        return pd.concat([self._edits, self._sales_rows(columns, conditions)])
+
+    def _sales_rows(self, columns: list[str], conditions: list[str]) -> pd.DataFrame:
+        t = self.mapping.target
+        rows = [
+            r
+            for condition in conditions
+            for page in self.dataverse.iter_pages(t.entity_set, select=columns, filter=condition)
+            for r in page
+        ]
         frame = pd.DataFrame(rows, columns=columns)
         return frame.assign(target_id=frame[t.key].astype(str).str.lower()).set_index("target_id")
 

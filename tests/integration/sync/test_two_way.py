@@ -118,6 +118,17 @@ def test_a_conflict_fails_the_record_by_default_and_changes_neither_side(coupled
     assert account(sales_user)["telephone1"] == "+1 222 222 2222"
     message = state.errors(mapping="CUSTOMER")["message"].iloc[0]
     assert "changed both in Business Central and in Sales" in message and "Phone_No <-> telephone1" in message
+    # Retried, it is still a conflict (the same error twice: now skipped); neither side is overwritten.
+    again = sync()
+    assert again["failed"] == 1 and (again[FROM_CRM]["failed"], again[FROM_CRM]["modified"]) == (0, 0)
+    assert customer(bc)["phoneNumber"] == "+1 111 111 1111"
+    assert account(sales_user)["telephone1"] == "+1 222 222 2222"
+    # A person makes both sides equal and restores the record: it synchronizes again.
+    sales_user.update("accounts", account(sales_user)["accountid"], {"telephone1": "+1 111 111 1111"})
+    assert state.restore("CUSTOMER", [customer(bc)["id"]]) == 1
+    settled = sync()
+    assert settled["failed"] == 0 and settled[FROM_CRM]["failed"] == 0
+    assert state.failed_not_skipped("CUSTOMER").empty
 
 
 @pytest.mark.parametrize(

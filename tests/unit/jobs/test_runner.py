@@ -280,6 +280,7 @@ def test_counters_add_up_across_chunks_in_the_summary_and_the_job_record(state):
 
     assert summary.as_dict() == {
         "mapping": NAME,
+        "direction": "to_crm",
         "job_id": summary.job_id,
         "window": "incremental window from the beginning to now",
         "dry_run": False,
