@@ -7,7 +7,9 @@ URLs, as on the real service (``{tenant}`` is the sandbox tenant id, ``{env}`` i
     /v2.0/{tenant}/{env}/ODataV4/Company('CRONUS%20International%20Ltd.')/Resources('LIFT')
 
 Web services are keyed by their page's primary key: ``Resources('LIFT')``, ``ItemCard('1896-S')``,
-``CustomerPriceGroups('RETAIL')``, ``CustomerCard('10000')``, ``Vendors('10000')`` and
+``CustomerPriceGroups('RETAIL')``, ``CustomerCard('10000')``, ``Vendors('10000')``,
+``ContactCard('CT000001')``, ``Opportunities('OP000001')``,
+``ContactBusinessRelations(Contact_No='CT000001',Business_Relation_Code='CUST')`` and
 ``SalesPrices(Item_No='1896-S',Sales_Type='Customer Price Group',Sales_Code='RETAIL',
 Starting_Date=2025-01-01,Currency_Code='',Variant_Code='',Unit_of_Measure_Code='PCS',Minimum_Quantity=0)``.
 Every record also carries its ``SystemId`` for ``$filter``. ``CustomerCard`` adds the customer
@@ -24,6 +26,9 @@ Behaviour worth knowing, as BC has it:
   ``customerPaymentJournals({id})/Microsoft.NAV.post`` closes the invoice applied to, or the
   customer's oldest open ones; balances and ``customerFinancialDetails`` follow.
 - Documents can be created with their lines in one POST (deep insert).
+- Only the integration application's tokens are accepted (the ``sales_user`` app gets 401).
+- A new customer gets its contact and business relation; a customer and its company contact copy
+  their shared fields to each other.
 - Data persists in ``state_dir/bc.sqlite`` between runs; ``--generate`` applies only to a new store
   (or after ``POST /_sandbox/reset``).
 """

@@ -29,6 +29,19 @@ SHARED = (
     "Salesperson_Code",
     "VAT_Registration_No",
 )
+# What a person takes from its company when it leaves them blank: address, communication, defaults.
+INHERITED = (
+    "Address",
+    "Address_2",
+    "City",
+    "County",
+    "Country_Region_Code",
+    "Post_Code",
+    "Phone_No",
+    "Fax_No",
+    "Currency_Code",
+    "Salesperson_Code",
+)
 NAME_PARTS = ("First_Name", "Middle_Name", "Surname")
 CLOSED = ("Won", "Lost")
 
@@ -95,7 +108,7 @@ def _company_of_contact(ctx: Ctx, values: dict, row: dict, old: dict | None) -> 
     values["Company_Name"] = company["Name"]
     values["Contact_Business_Relation"] = company["Contact_Business_Relation"]
     # A person joining a company inherits what it leaves blank (BC's InheritCompanyToPersonData).
-    for column in (*SHARED[1:], "Fax_No"):
+    for column in INHERITED:
         if column not in values and not row[column]:
             values[column] = company[column]
 
