@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from include.bc_sales_sync.mappings.model import Direction, FieldMap, Mapping, MappingError, Source, Target, WriteBack
 
+BOTH = Direction.BIDIRECTIONAL
 PRODUCT_TYPE_SALES_INVENTORY = 1
 PRODUCT_TYPE_SERVICES = 3
 DEFAULT_PRICE_LIST_NAME = "Business Central Default Price List"
@@ -33,6 +34,20 @@ _PRODUCT_FIELDS = (
     FieldMap("quantitydecimal", constant=2, insert_only=True),
 )
 
+
+def _product_from_crm(product_type: int, label: str, *, name_length: int) -> dict:
+    """Sales -> BC options of a product mapping: retired products are read too (BC blocks the item
+    or resource), and the state decides Blocked."""
+    return {
+        "from_crm_filter": f"producttypecode eq {product_type}",
+        "from_crm_columns": ["statecode", "productnumber"],
+        "from_crm_bc_fields": ["Blocked"],
+        "from_crm_number": "productnumber",
+        "from_crm_label": label,
+        "bc_field_lengths": {"Description": name_length, "Name": name_length},
+    }
+
+
 RESOURCE_PRODUCT = Mapping(
     name="RESOURCE-PRODUCT",
     task_id="resource_product",
@@ -43,15 +58,22 @@ RESOURCE_PRODUCT = Mapping(
     transform="include.bc_sales_sync.transforms.products:resources_to_products",
     fields=(
         *_PRODUCT_FIELDS[:4],
-        FieldMap("name", source="Name"),
+        FieldMap("name", source="Name", direction=BOTH),
         FieldMap("quantityonhand", source="Capacity"),
         FieldMap("producttypecode", constant=PRODUCT_TYPE_SERVICES),
         _PRODUCT_FIELDS[-1],
     ),
+    direction=BOTH,
     dependencies=("UNIT OF MEASURE",),
     lookups=("units", "vendors", "local_currency", "default_price_list"),
     inactivity_timeout_minutes=720,
-    options={"extra_source_fields": ["Base_Unit_of_Measure", "Blocked", "Vendor_No"]},
+    # The API has no resources: Sales -> BC writes go to the published Resources page.
+    write_back=WriteBack("Resources", key="No", id_field="SystemId", web_service=True, modified="SystemModifiedAt"),
+    reverse_transform="include.bc_sales_sync.transforms.reverse:products_to_items",
+    options={
+        "extra_source_fields": ["Base_Unit_of_Measure", "Blocked", "Vendor_No"],
+        **_product_from_crm(PRODUCT_TYPE_SERVICES, "resource", name_length=100),
+    },
 )
 
 ITEM_PRODUCT = Mapping(
@@ -67,17 +89,23 @@ ITEM_PRODUCT = Mapping(
     transform="include.bc_sales_sync.transforms.products:items_to_products",
     fields=(
         *_PRODUCT_FIELDS[:5],
-        FieldMap("name", source="Description"),
+        FieldMap("name", source="Description", direction=BOTH),
         FieldMap("quantityonhand", source="Inventory"),
         FieldMap("stockvolume", source="Unit_Volume"),
         FieldMap("stockweight", source="Gross_Weight"),
         FieldMap("producttypecode", constant=PRODUCT_TYPE_SALES_INVENTORY),
         _PRODUCT_FIELDS[-1],
     ),
+    direction=BOTH,
     dependencies=("UNIT OF MEASURE",),
     lookups=("units", "vendors", "local_currency", "default_price_list"),
     inactivity_timeout_minutes=1440,
-    options={"extra_source_fields": ["Base_Unit_of_Measure", "Blocked", "Vendor_No"]},
+    write_back=WriteBack("items", names=(("Description", "displayName"), ("Blocked", "blocked"))),
+    reverse_transform="include.bc_sales_sync.transforms.reverse:products_to_items",
+    options={
+        "extra_source_fields": ["Base_Unit_of_Measure", "Blocked", "Vendor_No"],
+        **_product_from_crm(PRODUCT_TYPE_SALES_INVENTORY, "item", name_length=100),
+    },
 )
 
 # -- the prerequisites (bc_dataverse_sync) -----------------------------------------------------
@@ -112,8 +140,6 @@ CURRENCY = Mapping(
     lookups=("exchange_rates",),
     inactivity_timeout_minutes=720,
 )
-
-BOTH = Direction.BIDIRECTIONAL
 
 # BC's customer field lengths (table 18), so a longer Sales value fails with a message, not a 400.
 CUSTOMER_FIELD_LENGTHS = {

@@ -178,3 +178,25 @@ def test_a_customer_deleted_in_business_central_is_a_deletion_conflict(coupled, 
 def test_both_directions_keep_their_own_job_records(coupled, state):
     jobs = state.jobs("CUSTOMER")
     assert set(jobs["direction"]) == {TO_CRM, FROM_CRM}
+
+
+def test_a_product_renamed_or_retired_in_sales_changes_the_item_and_the_resource(sync, run_job, sales_user, bc):
+    sync("UNIT OF MEASURE")
+    sync("ITEM-PRODUCT")
+    sync("RESOURCE-PRODUCT")
+    products = {
+        p["productnumber"]: p["productid"] for p in rows(sales_user, "products", select=["productid", "productnumber"])
+    }
+    sales_user.update("products", products["1896-S"], {"name": "ATHENS Desk, walnut"})
+    sales_user.update("products", products["1900-S"], {"statecode": 1, "statuscode": 2})  # retired
+    sales_user.update("products", products["LIFT"], {"name": "Lift, 2 tonnes"})
+    items, resources = sync("ITEM-PRODUCT"), sync("RESOURCE-PRODUCT")
+    assert (items[FROM_CRM]["modified"], resources[FROM_CRM]["modified"]) == (2, 1)
+    by_number = {i["number"]: i for i in rows(bc, "items", filter="number eq '1896-S' or number eq '1900-S'")}
+    assert by_number["1896-S"]["displayName"] == "ATHENS Desk, walnut" and by_number["1896-S"]["blocked"] is False
+    assert by_number["1900-S"]["blocked"] is True
+    (lift,) = rows(bc, "Resources", filter="No eq 'LIFT'", web_service=True)
+    assert lift["Name"] == "Lift, 2 tonnes"
+    # nothing comes back the other way, and the next run writes nothing
+    again = sync("ITEM-PRODUCT"), sync("RESOURCE-PRODUCT")
+    assert [(s["modified"], s[FROM_CRM]["modified"]) for s in again] == [(0, 0), (0, 0)]
