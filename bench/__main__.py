@@ -60,10 +60,12 @@ def parser() -> argparse.ArgumentParser:
         "--items", action="append", type=_size_list, help="items per run; repeat or comma-separate (5000,25000)"
     )
     memory.add_argument("--tracemalloc", action="store_true", help="also trace Python allocations (slower)")
+    two_way = sub.add_parser("two-way", help="requests of ITEM-PRODUCT both ways: no change, 100 Sales edits")
+    two_way.add_argument("--items", type=int, default=2000, help="generated items (2000)")
     imports = sub.add_parser("import", help="time to import each DAG file in a fresh interpreter")
     imports.add_argument("--repeat", type=int, default=5, help="runs per DAG file; the median counts (5)")
     everything = sub.add_parser("all", help="every benchmark at its default sizes (the default)")
-    for child in (sandbox, sync, memory, imports, everything):
+    for child in (sandbox, sync, memory, two_way, imports, everything):
         # Accepted after the sub-command too; SUPPRESS keeps a value given before it.
         _common(child, argparse.SUPPRESS)
     return p
@@ -77,7 +79,7 @@ def _common(p: argparse.ArgumentParser, default) -> None:
 
 
 def plan(args: argparse.Namespace) -> list[tuple[str, Callable[[], list[Figure]]]]:
-    from bench import dag_import, memory, sandbox_speed, sync_load
+    from bench import dag_import, memory, sandbox_speed, sync_load, two_way
 
     chosen = args.benchmark or "all"
     if chosen == "sandbox":
@@ -88,12 +90,15 @@ def plan(args: argparse.Namespace) -> list[tuple[str, Callable[[], list[Figure]]
     if chosen == "memory":
         sizes = _sizes(args.items)
         return [("memory", lambda: memory.run(sizes, traced=args.tracemalloc))]
+    if chosen == "two-way":
+        return [("two-way", lambda: two_way.run(args.items))]
     if chosen == "import":
         return [("import", lambda: dag_import.run(args.repeat))]
     return [
         ("sandbox", sandbox_speed.run),
         ("sync", sync_load.run),
         ("memory", memory.run),
+        ("two-way", two_way.run),
         ("import", dag_import.run),
     ]
 
