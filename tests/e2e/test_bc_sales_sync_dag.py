@@ -32,7 +32,7 @@ FIRST_RUN = {
     "CUSTOMER": (4, 1, 4),
     "UNIT OF MEASURE": (10, 0, 0),
     "RESOURCE-PRODUCT": (5, 0, 0),
-    "ITEM-PRODUCT": (20, 0, 0),
+    "ITEM-PRODUCT": (19, 0, 0),  # the demo's blocked item is not synchronized
     "CUSTPRCGRP-PRICE": (3, 0, 0),
     "SALESPRC-PRODPRICE": (14, 0, 0),
     "POSTEDSALESINV-INV": (6, 0, 2),

@@ -51,7 +51,8 @@ def _product_from_crm(product_type: int, label: str, *, name_length: int) -> dic
 RESOURCE_PRODUCT = Mapping(
     name="RESOURCE-PRODUCT",
     task_id="resource_product",
-    source=Source("Resources", key="SystemId", modified="SystemModifiedAt", web_service=True),
+    # Blocked resources are not synchronized (BC's table filter Blocked = false).
+    source=Source("Resources", key="SystemId", modified="SystemModifiedAt", web_service=True, filter="Blocked eq false"),
     target=Target(
         "products", "productid", match_on=("productnumber",), filter=f"producttypecode eq {PRODUCT_TYPE_SERVICES}"
     ),
@@ -79,7 +80,8 @@ RESOURCE_PRODUCT = Mapping(
 ITEM_PRODUCT = Mapping(
     name="ITEM-PRODUCT",
     task_id="item_product",
-    source=Source("ItemCard", key="SystemId", modified="SystemModifiedAt", web_service=True),
+    # Blocked items are not synchronized (BC's table filter Blocked = false).
+    source=Source("ItemCard", key="SystemId", modified="SystemModifiedAt", web_service=True, filter="Blocked eq false"),
     target=Target(
         "products",
         "productid",

@@ -4,7 +4,9 @@ Rules (facts §2.7): product type Sales Inventory (1) for items and Services (3)
 the unit group ``NAV <base unit>`` and its unit; negative price and quantity on hand become 0;
 two quantity decimals on insert; the vendor's name; the local currency; a blocked record is
 Retired, any other Active (a new product starts as Draft, so its state is set right after it is
-created); and one price list item on the default price list, at the product's price.
+created; the default mappings read unblocked records only, as BC's table filter does, so Retired
+applies where a user lifts that filter); and one price list item on the default price list, at
+the product's price.
 """
 
 from __future__ import annotations

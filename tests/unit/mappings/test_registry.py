@@ -54,7 +54,7 @@ def test_overrides_change_filter_fields_policy_and_coupling():
         ({"ITEM-PRODUCT": {"conflict_policy": "coin_toss"}}, ["ITEM-PRODUCT", "coin_toss"]),
         ({"ITEM-PRODUCT": {"sync_only_coupled": "yes"}}, ["true or false"]),
         ({"ITEM-PRODUCT": {"fields": {"name": {"sauce": 1}}}}, ["name", "source"]),
-        ({"ITEM-PRODUCT": {"direction": "from_crm"}}, ["from_crm", "to_crm"]),
+        ({"CURRENCY": {"direction": "from_crm"}}, ["CURRENCY", "from_crm", "to_crm"]),
         ([], ["JSON object"]),
     ],
 )
@@ -63,6 +63,14 @@ def test_bad_overrides_say_what_is_wrong(overrides, words):
         apply_overrides(default_mappings(), overrides)
     for word in words:
         assert word in str(info.value)
+
+
+def test_a_two_way_mapping_can_be_made_one_way_and_back():
+    one_way = apply_overrides(default_mappings(), {"CUSTOMER": {"direction": "to_crm"}})["CUSTOMER"]
+    assert one_way.syncs_to_crm and not one_way.syncs_from_crm
+    from_sales = apply_overrides(default_mappings(), {"CUSTOMER": {"direction": "from_crm"}})["CUSTOMER"]
+    assert from_sales.syncs_from_crm and not from_sales.syncs_to_crm
+    assert default_mappings()["CUSTOMER"].syncs_to_crm and default_mappings()["CUSTOMER"].syncs_from_crm
 
 
 def test_variable_from_the_environment_and_reset(monkeypatch):
