@@ -52,7 +52,9 @@ RESOURCE_PRODUCT = Mapping(
     name="RESOURCE-PRODUCT",
     task_id="resource_product",
     # Blocked resources are not synchronized (BC's table filter Blocked = false).
-    source=Source("Resources", key="SystemId", modified="SystemModifiedAt", web_service=True, filter="Blocked eq false"),
+    source=Source(
+        "Resources", key="SystemId", modified="SystemModifiedAt", web_service=True, filter="Blocked eq false"
+    ),
     target=Target(
         "products", "productid", match_on=("productnumber",), filter=f"producttypecode eq {PRODUCT_TYPE_SERVICES}"
     ),
