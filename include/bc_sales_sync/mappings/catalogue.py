@@ -321,6 +321,9 @@ POSTEDSALESINV_INV = Mapping(
         "default_price_list",
     ),
     options={
+        # An invoice paid or canceled in Sales is not sent again (facts §8.3); the payment status
+        # job keeps its state.
+        "update_only_when": {"statecode": 0},
         "extra_source_fields": [
             "customerId",
             "customerNumber",
@@ -329,7 +332,7 @@ POSTEDSALESINV_INV = Mapping(
             "currencyCode",
             "pricesIncludeTax",
             "remainingAmount",
-        ]
+        ],
     },
 )
 

@@ -96,6 +96,8 @@ class EntitySyncJob(Job):
         )
         if m.target.match_on and not frame["existing"].all():
             self._load_index(run)
+        if m.options.get("update_only_when") and frame["existing"].any():
+            frame = self._leave_closed_rows(frame, counts)
         sales_now = None
         if m.direction is Direction.BIDIRECTIONAL and frame["existing"].any():
             retried = frame["existing"] & (frame["last_result"].eq("failure") | frame["from_crm_result"].eq("failure"))
@@ -167,6 +169,26 @@ class EntitySyncJob(Job):
         return Outcome(
             successes, self._failures(failed), inserted, len(written) - inserted, counts=Counter(failed=len(deleted))
         )
+
+    def _leave_closed_rows(self, frame: pd.DataFrame, counts: Counter) -> pd.DataFrame:
+        """Coupled records whose Sales row no longer has the values ``update_only_when`` asks for
+        (an invoice paid or canceled in Sales) are not sent again: counted skipped."""
+        t, wanted = self.mapping.target, self.mapping.options["update_only_when"]
+        ids = frame.loc[frame["existing"], "target_id"].astype(str).str.lower().tolist()
+        columns = [t.key, *wanted]
+        rows = self._sales_rows(columns, [any_of(t.key, part, guid=True) for part in chunked(ids, MAX_OR_VALUES)])
+        open_rows = rows.index[(rows[list(wanted)] == pd.Series(wanted)).all(axis=1)]
+        closed = frame["existing"] & ~frame["target_id"].astype(str).str.lower().isin(open_rows)
+        closed &= frame["target_id"].astype(str).str.lower().isin(rows.index)  # a deleted row is the load's to find
+        if closed.any():
+            log.info(
+                "%s: %d records left alone: their Sales row is no longer %s.",
+                self.name,
+                int(closed.sum()),
+                ", ".join(f"{k} = {v}" for k, v in wanted.items()),
+            )
+            counts["skipped"] += int(closed.sum())
+        return frame[~closed]
 
     # -- two-way mappings -------------------------------------------------------------------
 

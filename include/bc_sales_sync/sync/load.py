@@ -64,7 +64,7 @@ def load(dataverse, plan: WritePlan, *, name: str = "") -> dict[str, str | None]
                 continue
             if op.bc_id in failed or op.bc_id in retry:
                 continue
-            whole = op.role in ("primary", "reopen")
+            whole = op.role == "primary"
             may_switch = attempt == 0 if whole else (op.role == "child" and attempt < ATTEMPTS - 1)
             if may_switch and op.create and res.status == 412:
                 retry[op.bc_id] = _switch(plans[op.bc_id], op, create=False, cause=describe_failure(op, res))
@@ -94,7 +94,7 @@ def _switch(plan: RecordPlan, failed_op: Operation, *, create: bool, cause: str 
     """Redo a record whose row was not as expected: all of it as create or as update when its
     own row failed; when a child failed, that child and the later ones (the state writes stay
     updates)."""
-    if failed_op.role in ("primary", "reopen"):
+    if failed_op.role == "primary":
         plan.created = create
         redone = operations(plan.bc_id, failed_op.target, failed_op.row, plan.children, create=create)
     else:
@@ -129,7 +129,7 @@ def _note_modified_on(plan: RecordPlan, op: Operation, result) -> None:
 
 
 def describe_failure(op: Operation, result) -> str:
-    what = {"activate": "Activating", "reopen": "Reopening", "final": "Finishing"}.get(op.role, "Writing")
+    what = {"activate": "Activating", "final": "Finishing"}.get(op.role, "Writing")
     code = f" ({result.error_code})" if getattr(result, "error_code", None) else ""
     message = getattr(result, "error_message", None) or f"HTTP {result.status}"
     return f"{what} {op.entity_set}({op.target_id}) failed with HTTP {result.status}{code}: {message}"

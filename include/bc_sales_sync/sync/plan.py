@@ -1,7 +1,7 @@
 """Planning the writes of a chunk: per record, the Dataverse operations it needs, or none.
 
 A record whose payload (hashed) is what was last written successfully needs no write. Otherwise its
-operations are, in order: [reopen], the row, [its state after creation], its children, [its final
+operations are, in order: the row, [its state after creation], its children, [its final
 columns], each a create (``If-None-Match: *``) or an update (``If-Match: *``).
 """
 
@@ -22,7 +22,7 @@ def payload_hash(body: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-ROW_ROLES = ("reopen", "primary", "activate", "final")  # the operations that write the record's own row
+ROW_ROLES = ("primary", "activate", "final")  # the operations that write the record's own row
 
 
 @dataclass
@@ -33,7 +33,7 @@ class Operation:
     target: TargetRows
     row: dict
     create: bool  # If-None-Match: * (create only) or If-Match: * (update only)
-    role: str  # reopen | primary | activate | child | final | require
+    role: str  # primary | activate | child | final | require
     cause: str | None = None  # why it is redone: the failure of the first attempt
 
     @property
@@ -51,16 +51,12 @@ class Operation:
             return list(t.after_insert)
         if self.role == "final":
             return list(t.final)
-        if self.role == "reopen":
-            return list(t.reopen)
         if self.create:
             return [c for c in t.value_columns if c not in t.after_insert and c not in t.final]
         return [c for c in t.value_columns if c not in t.insert_only and c not in t.final]
 
     @property
     def body(self) -> dict:
-        if self.role == "reopen":
-            return dict(self.target.reopen)
         not_null = self.target.not_null
         return {c: self.row[c] for c in self.columns if not (c in not_null and _missing(self.row[c]))}
 
@@ -137,12 +133,9 @@ def plan_writes(frame: pd.DataFrame, result: TransformResult) -> tuple[dict[str,
 def operations(
     bc_id: str, primary: TargetRows, row: dict, children: list[tuple[TargetRows, dict]], *, create: bool
 ) -> list[Operation]:
-    """The writes of one record, in order: [reopen], the row, [its state after creation], its
-    children, [its final columns]."""
-    ops = []
-    if not create and primary.reopen:
-        ops.append(Operation(bc_id, primary, row, False, "reopen"))
-    ops.append(Operation(bc_id, primary, row, create, "primary"))
+    """The writes of one record, in order: the row, [its state after creation], its children,
+    [its final columns]."""
+    ops = [Operation(bc_id, primary, row, create, "primary")]
     if create and primary.after_insert:
         ops.append(Operation(bc_id, primary, row, False, "activate"))
     ops += [Operation(bc_id, target, child, create, "child") for target, child in children]

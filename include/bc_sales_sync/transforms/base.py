@@ -50,8 +50,6 @@ class TargetRows:
     :param final: columns sent in a request of their own after the record's children, on create
         and on update (an invoice's totals and state: once it is paid, neither the invoice nor
         its lines can change).
-    :param reopen: values sent in a request of their own before an existing row is updated (a
-        paid invoice is set back to Active first, as BC does, so that it can change).
     :param not_null: columns left out of a request when their value is None, so Sales keeps
         what it has (BC's "Not Null" field option: a blank salesperson leaves the owner alone).
     """
@@ -61,7 +59,6 @@ class TargetRows:
     insert_only: frozenset[str] = frozenset()
     after_insert: tuple[str, ...] = ()
     final: tuple[str, ...] = ()
-    reopen: dict[str, Any] = field(default_factory=dict)
     not_null: frozenset[str] = frozenset()
 
     @property

@@ -7,7 +7,9 @@ currency (``Price List in <code>`` first), created when there is none. Addresses
 amounts are copied; as BC does after the lines are written, the totals are set (tax = total -
 total less freight, total discount = invoice discount + line discounts, no freight) and the state
 follows the remaining amount: nothing paid = Active/Billed, part paid = Paid/Partial, all paid =
-Paid/Complete. A paid invoice is read-only in Sales, so an update first sets it back to Active.
+Paid/Complete. An invoice that is no longer Active in Sales (paid or canceled) is not sent again
+(facts §8.3): the mapping's ``update_only_when`` leaves it alone, and its state follows the
+payment status job.
 
 Lines become invoice products: a line for a coupled item or resource refers to its product and
 unit; any other line with an amount (a G/L account, a charge) is a write-in product named
@@ -57,6 +59,8 @@ LINES = "salesInvoiceLines"
 CURRENCY_PRICE_LIST = CURRENCY_PRICE_LIST_NAME
 STATE_ACTIVE, STATUS_BILLED = 0, 4
 STATE_PAID, STATUS_COMPLETE, STATUS_PARTIAL = 2, 100001, 100002
+# Before its state changes, a paid invoice is set back to Active (BC, facts §11): the payment status job.
+REOPEN = {"statecode": STATE_ACTIVE, "statuscode": STATUS_BILLED}
 PRICING_CURRENCY_AMOUNT = 1
 QUANTITY_SELLING_NO_CONTROL = 1
 PRODUCT_LINE_TYPES = ("Item", "Resource")
@@ -75,7 +79,6 @@ FINAL_COLUMNS = (
     "statecode",
     "statuscode",
 )
-REOPEN = {"statecode": STATE_ACTIVE, "statuscode": STATUS_BILLED}
 ADDRESS_COLUMNS = [
     f"{side}_{part}"
     for side in ("billto", "shipto")
@@ -189,7 +192,6 @@ def posted_invoices_to_invoices(src: pd.DataFrame, ctx: TransformContext) -> Tra
             clean(rows),
             insert_only=insert_only_columns(ctx.mapping),
             final=FINAL_COLUMNS,
-            reopen=REOPEN,
             not_null=frozenset({"ownerid@odata.bind"}),
         ),
         children=[

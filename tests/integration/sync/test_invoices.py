@@ -222,9 +222,10 @@ def test_a_rerun_writes_nothing_and_an_invoice_posted_later_arrives_on_the_next_
     assert found[20000]["productdescription"] == "6620 Freight Fees Charged."
 
 
-def test_payments_move_an_invoice_to_paid_partial_then_complete(run_job, bc, dataverse):
-    """The emulator marks a paid invoice modified, so the job sees it again: a paid invoice is set
-    back to Active, updated and closed again (BC updates it through its statistics job)."""
+def test_payments_move_an_invoice_to_paid_and_a_paid_invoice_is_not_sent_again(run_job, bc, dataverse, state):
+    """The emulator marks a paid invoice modified, so the job sees it again: while the invoice is
+    Active in Sales it is updated (here to Paid/Partial); once it is no longer Active it is left
+    alone (BC does not send it again), and its state follows the payment status job."""
     run_all(run_job, EVERYTHING)
     journal = next(iter(rows(bc, "customerPaymentJournals", filter="code eq 'GENERAL'")))
     payments = f"customerPaymentJournals({journal['id']})/customerPayments"
@@ -240,7 +241,14 @@ def test_payments_move_an_invoice_to_paid_partial_then_complete(run_job, bc, dat
     bc.create(payments, {"customerNumber": "10000", "amount": -1352.12, "appliesToInvoiceNumber": "PS-INV103008"})
     bc.post_action("customerPaymentJournals", journal["id"], "post")
     summary = run_job("POSTEDSALESINV-INV").as_dict()
-    assert (summary["modified"], summary["failed"]) == (1, 0)
+    assert (summary["modified"], summary["skipped"], summary["failed"]) == (0, 1, 0)
+    invoice = invoices_by_number(dataverse)["PS-INV103008"]
+    assert (invoice["statecode"], invoice["statuscode"]) == (2, 100002)  # not re-activated, not re-sent
+    assert len(lines_of(dataverse, invoice["invoiceid"])) == 3
+
+    from include.bc_sales_sync.statistics.base import StatisticsOptions
+    from include.bc_sales_sync.statistics.payments import InvoicePaymentStatusJob
+
+    InvoicePaymentStatusJob(bc, dataverse, state, StatisticsOptions()).run()
     invoice = invoices_by_number(dataverse)["PS-INV103008"]
     assert (invoice["statecode"], invoice["statuscode"]) == (2, 100001)
-    assert len(lines_of(dataverse, invoice["invoiceid"])) == 3

@@ -16,7 +16,6 @@ def invoice_rows() -> tuple[TargetRows, TargetRows]:
         "invoices",
         pd.DataFrame([{"bc_id": "b1", "target_id": "i1", "name": "PS-1", "ownerid@odata.bind": None, "statecode": 2}]),
         final=("statecode",),
-        reopen={"statecode": 0, "statuscode": 4},
         not_null=frozenset({"ownerid@odata.bind"}),
     )
     lines = TargetRows(
@@ -47,11 +46,10 @@ def test_a_new_record_is_written_then_its_children_then_its_final_columns():
     assert ops[2].body == {"statecode": 2}
 
 
-def test_an_existing_record_is_reopened_first():
+def test_an_existing_record_is_updated_then_its_children_then_its_final_columns():
     _, ops = plan_for(create=False)
-    assert [op.role for op in ops] == ["reopen", "primary", "child", "final"]
-    assert ops[0].body == {"statecode": 0, "statuscode": 4}
-    assert ops[2].body == {"quantity": 2}  # insert-only columns stay out of an update
+    assert [(op.role, op.create) for op in ops] == [("primary", False), ("child", False), ("final", False)]
+    assert ops[1].body == {"quantity": 2}  # insert-only columns stay out of an update
 
 
 class FakeDataverse:
@@ -109,8 +107,8 @@ def test_a_create_refused_as_a_duplicate_key_reports_that_refusal():
     (message,) = load(dataverse, WritePlan({"b1": plan})).values()
     assert "HTTP 412" in message and "matching key values already exists" in message
     assert "Then, as an update" in message and "HTTP 404" in message
-    # the second attempt reopened the row before updating it
-    assert dataverse.sent[1][0].body == {"statecode": 0, "statuscode": 4}
+    # the second attempt updated the row
+    assert conditions(dataverse.sent[1][0]) == {"If-Match": "*"}
 
 
 def test_a_child_missing_from_an_existing_record_is_created():
@@ -126,7 +124,7 @@ def test_a_child_missing_from_an_existing_record_is_created():
     plan, _ = plan_for(create=False)
     assert load(dataverse, WritePlan({"b1": plan})) == {"b1": None}
     first, second = dataverse.sent
-    assert [op.key for op in first] == ["i1", "i1", "l1", "i1"]  # reopen, update, line, state
+    assert [op.key for op in first] == ["i1", "l1", "i1"]  # update, line, state
     # the line is created, then the invoice gets its final columns again (its state closes it last)
     assert [(op.key, conditions(op)) for op in second] == [("l1", {"If-None-Match": "*"}), ("i1", {"If-Match": "*"})]
     assert [op.role for op in plan.operations] == ["child", "final"]
@@ -145,3 +143,34 @@ def test_the_rows_own_writes_return_its_modified_time_which_the_plan_keeps():
     ]
     assert sent[0].path == "invoices('i1')?$select=modifiedon"  # a GUID would go unquoted
     assert plan.modified_on == "2026-01-01T00:00:03Z"  # the last write of the row: its final columns
+
+
+def gone():
+    """Rows missing until created: an update of a missing row answers 404."""
+    created: set[str] = set()
+
+    def rule(entity_set, key, headers):
+        if "If-Match" in headers and key not in created:
+            return 404, f"{entity_set} With Id = {key} Does Not Exist"
+        created.add(key)
+        return 204, None
+
+    return rule
+
+
+def test_a_synchronized_row_deleted_in_sales_is_a_deletion_conflict_not_re_created():
+    dataverse = FakeDataverse(gone())
+    plan, _ = plan_for(create=False)
+    plan.may_recreate = False
+    (message,) = load(dataverse, WritePlan({"b1": plan}), name="POSTEDSALESINV-INV").values()
+    assert plan.deleted and len(dataverse.sent) == 1  # nothing was created
+    assert "coupled to a deleted record: invoices(i1) no longer exists in Sales" in message
+    assert "restore-deleted --mapping 'POSTEDSALESINV-INV'" in message
+
+
+def test_a_row_coupled_by_hand_or_restored_is_created_when_missing():
+    dataverse = FakeDataverse(gone())
+    plan, _ = plan_for(create=False)  # may_recreate: never synchronized since it was coupled
+    assert load(dataverse, WritePlan({"b1": plan})) == {"b1": None}
+    assert plan.created and not plan.deleted
+    assert conditions(dataverse.sent[1][0]) == {"If-None-Match": "*"}
