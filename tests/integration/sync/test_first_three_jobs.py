@@ -271,3 +271,20 @@ def test_throttling_and_server_errors_lose_nothing(run_job, connections, dataver
     items = len(rows(bc, "ItemCard", web_service=True, select=["No"], filter="Blocked eq false"))
     resources = len(rows(bc, "Resources", web_service=True, select=["No"], filter="Blocked eq false"))
     assert len(rows(dataverse, "products", select=["productid"])) == items + resources
+
+
+def test_a_coupling_made_by_hand_is_synchronized_by_the_next_run(run_job, bc, dataverse, state):
+    """``state couple`` takes effect without a change in BC: the next run writes the record into
+    the row it was coupled to."""
+    run_all(run_job)
+    (item,) = rows(bc, "ItemCard", web_service=True, filter="No eq '1896-S'", select=["SystemId", "Description"])
+    # The item goes to another product: the old one gives up its number (an alternate key) first.
+    old = products_by_number(dataverse)["1896-S"]["productid"]
+    dataverse.update("products", old, {"productnumber": "OLD-1896-S"})
+    product_id = dataverse.create("products", {"name": "placeholder", "productnumber": "HAND-1", "producttypecode": 1})
+    state.couple("ITEM-PRODUCT", item["SystemId"], product_id)
+    summary = run_job("ITEM-PRODUCT").as_dict()
+    assert (summary["modified"], summary["inserted"], summary["failed"]) == (1, 0, 0)
+    (written,) = rows(dataverse, "products", select=["name", "productnumber"], filter=f"productid eq {product_id}")
+    assert (written["name"], written["productnumber"]) == (item["Description"], "1896-S")
+    assert run_job("ITEM-PRODUCT").as_dict()["modified"] == 0  # synchronized once: an ordinary coupling now
