@@ -246,6 +246,7 @@ class SalesToBcJob(Job):
                     "key": row["bc_key"],
                     "etag": row["etag"] or "*",
                     "body": {m.write_back.name_of(c): wanted[c] for c in diff},
+                    "fields": [self._sales_name(c) for c in diff],
                     "crm_modified_at": row[MODIFIED_ON],
                     "rewind": bool(clash),
                     "label": _label(row),
@@ -317,7 +318,8 @@ class SalesToBcJob(Job):
                     pd.DataFrame([{**_ids(patch), "field": None, "message": self._deleted_message(patch["crm_id"])}])
                 )
             else:
-                failures.append({**_ids(patch), "field": None, "message": self._refused(patch, status, message)})
+                field = ", ".join(patch.get("fields") or ()) or None
+                failures.append({**_ids(patch), "field": field, "message": self._refused(patch, status, message)})
         if moved:
             run.state.rekey(self.name, {old: new for old, new in moved.items()})
         if gone:
@@ -367,6 +369,10 @@ class SalesToBcJob(Job):
             f"--mapping '{m.name}' <bc id>) or remove the coupling (remove-coupling)."
         )
 
+    def _sales_name(self, bc_field: str) -> str:
+        """The Sales column a BC field is written from (the BC name for fields set by rule)."""
+        return next((f.target for f in self.mapping.from_crm_fields if f.source == bc_field), bc_field)
+
     def _refused(self, patch: dict, status: int, message: str | None) -> str:
         what = f"{self.mapping.options.get('from_crm_label', 'record')} {patch['label']}"
         if status == 412:
@@ -374,10 +380,10 @@ class SalesToBcJob(Job):
                 f"Business Central's {what} changed while it was being synchronized from Sales; "
                 "nothing was overwritten. It is retried on the next run."
             )
+        fields = ", ".join(patch.get("fields") or patch["body"])
         return (
-            f"Business Central refused the change to {what} from Sales "
-            f"({', '.join(patch['body'])}): {message or f'HTTP {status}'}. Correct the value in Sales; "
-            "the record is retried on the next run."
+            f"Business Central refused the change to {what} from Sales ({fields}): "
+            f"{message or f'HTTP {status}'} Correct the value in Sales; the record is retried on the next run."
         )
 
 

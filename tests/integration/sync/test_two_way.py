@@ -200,3 +200,20 @@ def test_a_product_renamed_or_retired_in_sales_changes_the_item_and_the_resource
     # nothing comes back the other way, and the next run writes nothing
     again = sync("ITEM-PRODUCT"), sync("RESOURCE-PRODUCT")
     assert [(s["modified"], s[FROM_CRM]["modified"]) for s in again] == [(0, 0), (0, 0)]
+
+
+def test_a_value_bc_refuses_fails_that_record_alone_naming_the_field(coupled, sync, sales_user, bc, state):
+    accounts = {
+        a["accountnumber"]: a["accountid"]
+        for a in rows(sales_user, "accounts", select=["accountid", "accountnumber"], filter="accountnumber ne null")
+    }
+    sales_user.update("accounts", accounts[NUMBER], {"address1_country": "XX"})
+    sales_user.update("accounts", accounts["30000"], {"telephone1": "+1 305 555 0123"})
+    summary = sync()[FROM_CRM]
+    assert (summary["modified"], summary["failed"]) == (1, 1)
+    (error,) = state.errors(mapping="CUSTOMER").head(1).to_dict("records")
+    assert error["field"] == "address1_country" and "customer 10000" in error["message"]
+    assert "(XX)" in error["message"] and "Correct the value in Sales" in error["message"]
+    assert customer(bc)["country"] != "XX"
+    (other,) = rows(bc, "customers", filter="number eq '30000'")
+    assert other["phoneNumber"] == "+1 305 555 0123"
