@@ -20,10 +20,11 @@ def measurements() -> dict[int, sync_load.SyncMeasurement]:
 
 def test_every_item_arrives_once(measurements):
     for n, m in measurements.items():
-        assert m.initial.records == n
+        assert n - 10 < m.unblocked < n  # the generator blocks a few; BC does not synchronize those
+        assert m.initial.records == m.unblocked
         assert m.initial.summary["failed"] == 0
         assert m.rerun.summary["inserted"] == m.rerun.summary["modified"] == m.rerun.summary["failed"] == 0
-        assert m.full is not None and m.full.summary["unchanged"] == n
+        assert m.full is not None and m.full.summary["unchanged"] == m.unblocked
 
 
 def test_the_hooks_count_what_the_sandbox_counts(measurements):
