@@ -54,7 +54,7 @@ def test_overrides_change_filter_fields_policy_and_coupling():
         ({"ITEM-PRODUCT": {"conflict_policy": "coin_toss"}}, ["ITEM-PRODUCT", "coin_toss"]),
         ({"ITEM-PRODUCT": {"sync_only_coupled": "yes"}}, ["true or false"]),
         ({"ITEM-PRODUCT": {"fields": {"name": {"sauce": 1}}}}, ["name", "source"]),
-        ({"ITEM-PRODUCT": {"direction": "from_crm"}}, ["from_crm", "to_crm"]),
+        ({"UNIT OF MEASURE": {"direction": "from_crm"}}, ["from_crm", "to_crm"]),
         ([], ["JSON object"]),
     ],
 )
