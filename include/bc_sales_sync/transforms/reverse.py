@@ -3,7 +3,8 @@
 A reverse transform gets the changed Sales rows of a chunk (``crm_id``, ``bc_id`` and the Sales
 columns of the fields mapped that way) and the coupled BC records as they are now (``bc_id`` and
 their current values), and returns the BC values each record should have, by BC field name, and
-one error row per record it rejects. What actually changes, and whether that is a conflict, is
+one error row per record it rejects; a mapping's ``from_crm_lookups`` option names the lookups
+handed in with ``ctx`` (loaded once per run). What actually changes, and whether that is a conflict, is
 decided by the engine by comparing both.
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from include.bc_sales_sync.mappings import Mapping
-from include.bc_sales_sync.transforms.base import ERROR_COLUMNS
+from include.bc_sales_sync.transforms.base import ERROR_COLUMNS, TransformContext
 
 ACCOUNT_INACTIVE = 1  # account statecode
 PRODUCT_ACTIVE = 0  # product statecode
@@ -30,7 +31,9 @@ class ReverseResult:
     errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ERROR_COLUMNS))
 
 
-def copy_fields(sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mapping) -> ReverseResult:
+def copy_fields(
+    sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mapping, ctx: TransformContext | None = None
+) -> ReverseResult:
     """The Sales value of every field mapped to BC, under its BC name; a value longer than the BC
     field allows is a per-record error (options ``bc_field_lengths``: BC field -> length)."""
     columns = {f.target: f.source for f in mapping.from_crm_fields}
@@ -42,7 +45,9 @@ def copy_fields(sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mapping) -> Reve
     return ReverseResult(values, _too_long(values, sales, mapping))
 
 
-def accounts_to_customers(sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mapping) -> ReverseResult:
+def accounts_to_customers(
+    sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mapping, ctx: TransformContext | None = None
+) -> ReverseResult:
     """The account's fields, and BC's rule for a deactivated account: a customer not blocked yet
     becomes Blocked = All (only Active → Inactive is handled; reactivating does not unblock)."""
     result = copy_fields(sales, bc, mapping)
@@ -55,7 +60,9 @@ def accounts_to_customers(sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mappin
     return result
 
 
-def products_to_items(sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mapping) -> ReverseResult:
+def products_to_items(
+    sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mapping, ctx: TransformContext | None = None
+) -> ReverseResult:
     """The product's fields, and BC's rule: the item (or resource) is blocked when the product is
     not Active in Sales."""
     result = copy_fields(sales, bc, mapping)
