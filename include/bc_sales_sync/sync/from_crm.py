@@ -213,7 +213,7 @@ class SalesToBcJob(Job):
         if frame.empty:
             return changes
         sales = frame[["bc_id", "crm_id", *self.sales_columns]]
-        bc_now = frame[["bc_id", *[c for c in self.bc_fields if c in frame]]]
+        bc_now = frame[["bc_id", *[c for c in [*self.bc_fields, "bc_label"] if c in frame]]]
         result = self.reverse(sales, bc_now, m, self.context)
         rejected = set(result.errors["bc_id"])
         both_way = cf.both_way_columns(m, "bc")

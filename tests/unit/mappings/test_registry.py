@@ -15,6 +15,7 @@ def test_defaults_are_the_prerequisites_then_the_six_jobs_in_bc_order():
         "SALESPEOPLE",
         "CURRENCY",
         "CUSTOMER",
+        "CONTACT",
         "UNIT OF MEASURE",
         "RESOURCE-PRODUCT",
         "ITEM-PRODUCT",
