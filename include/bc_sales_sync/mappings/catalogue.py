@@ -108,7 +108,7 @@ ITEM_PRODUCT = Mapping(
     },
 )
 
-# -- the prerequisites (bc_dataverse_sync) -----------------------------------------------------
+# -- the prerequisites, contacts and opportunities (bc_dataverse_sync) ------------------------
 
 SALES_USERS_WHO_CAN_OWN = "isdisabled eq false and islicensed eq true and isintegrationuser eq false"
 CUSTOMER_TYPE_CUSTOMER = 3
@@ -292,7 +292,37 @@ CONTACT = Mapping(
     },
 )
 
-PREREQUISITE_MAPPINGS: tuple[Mapping, ...] = (SALESPEOPLE, CURRENCY, CUSTOMER, CONTACT)
+OPEN_OPPORTUNITIES = "Status eq 'Not Started' or Status eq 'In Progress'"
+
+OPPORTUNITY = Mapping(
+    name="OPPORTUNITY",
+    task_id="opportunity",
+    # The Opportunities page, not API v2.0 opportunities: the API has no Contact Company No.
+    source=Source(
+        "Opportunities", key="SystemId", modified="SystemModifiedAt", web_service=True, filter=OPEN_OPPORTUNITIES
+    ),
+    target=Target("opportunities", "opportunityid"),
+    transform="include.bc_sales_sync.transforms.opportunities:opportunities_to_opportunities",
+    fields=(
+        FieldMap("name", source="Description", direction=BOTH),
+        FieldMap("estimatedvalue", source="Estimated_Value_LCY"),
+        FieldMap("estimatedclosedate", source="Estimated_Closing_Date"),
+    ),
+    direction=BOTH,
+    dependencies=("CONTACT",),
+    lookups=("person_contacts", "customer_companies", "salespeople", "local_currency"),
+    # BC creates no job queue entry for OPPORTUNITY: its task skips unless a run names it, or the
+    # override {"OPPORTUNITY": {"enabled": true}} switches it on.
+    enabled=False,
+    write_back=WriteBack("Opportunities", key="No", id_field="SystemId", web_service=True, modified="SystemModifiedAt"),
+    options={
+        "extra_source_fields": ["No", "Contact_No", "Contact_Company_No", "Salesperson_Code", "Status"],
+        "from_crm_label": "opportunity",
+        "bc_field_lengths": {"Description": 100},
+    },
+)
+
+PREREQUISITE_MAPPINGS: tuple[Mapping, ...] = (SALESPEOPLE, CURRENCY, CUSTOMER, CONTACT, OPPORTUNITY)
 
 # -- price lists and invoices (bc_sales_sync, after the products) ---------------------------------
 

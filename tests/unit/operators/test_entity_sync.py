@@ -99,3 +99,9 @@ def test_a_disabled_mapping_runs_when_the_run_names_it(operator, monkeypatch):
     for named in ("ITEM-PRODUCT", "item_product"):
         operator.execute({"params": {"mappings": [named]}, "run_id": "manual__1"})
     assert ran == ["ITEM-PRODUCT", "ITEM-PRODUCT"]
+
+
+def test_the_disabled_opportunity_mapping_says_how_to_run_it():
+    operator = EntitySyncOperator(task_id="opportunity", mapping="OPPORTUNITY")
+    with pytest.raises(AirflowSkipException, match=r"'mappings' param.*\{\"OPPORTUNITY\": \{\"enabled\": true\}\}"):
+        operator.execute({"params": {}, "run_id": "manual__1"})
