@@ -36,7 +36,8 @@ class EntitySyncOperator(BaseOperator):
     their data interval; ``params.full_sync`` reads everything. ``params.mappings`` (a list of
     mapping names or task ids) runs a subset, the other tasks skip; a disabled mapping (BC's
     OPPORTUNITY has no job of its own) skips unless that list names it; ``params.dry_run``
-    reports what would change and writes nothing.
+    reports what would change and writes nothing. A task runs once the tasks before it succeeded
+    or skipped (trigger rule ``none_failed``), so a skipped task does not skip the ones after it.
 
     :param mapping: the mapping name, e.g. ``ITEM-PRODUCT``.
     :param business_central_conn_id: the Business Central connection.
@@ -60,6 +61,8 @@ class EntitySyncOperator(BaseOperator):
         overlap: dt.timedelta = DEFAULT_OVERLAP,
         **kwargs: Any,
     ) -> None:
+        # A task skipped (not chosen, disabled) must not skip the tasks after it; a failed one still stops them.
+        kwargs.setdefault("trigger_rule", "none_failed")
         super().__init__(**kwargs)
         self.mapping = mapping
         self.business_central_conn_id = business_central_conn_id
