@@ -163,3 +163,12 @@ def test_a_contact_whose_customer_is_not_coupled_yet_succeeds_once_it_is(contact
     second = sync("CONTACT")
     assert (second["failed"], second["inserted"]) == (0, 1)
     assert sales_contacts(dataverse)["Nancy Anderson"]["_parentcustomerid_value"] == accounts(dataverse)["C-WWI"]
+
+
+def test_a_contact_deactivated_in_sales_is_outside_the_mapping_and_not_read(contacts, sync, sales_user, bc):
+    robert = sales_contacts(sales_user)["Robert Townes"]
+    before = card(bc, "CT000011")["Phone_No"]
+    change = {"statecode": 1, "statuscode": 2, "telephone1": "+1 404 555 0177"}
+    sales_user.update("contacts", robert["contactid"], change)
+    assert sync("CONTACT")[FROM_CRM]["read"] == 0
+    assert card(bc, "CT000011")["Phone_No"] == before
