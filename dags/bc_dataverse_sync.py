@@ -1,18 +1,26 @@
 """
-### Business Central → Dynamics 365 Sales: the prerequisites of the sync jobs
+### Business Central ⇄ Dynamics 365 Sales: the prerequisites, contacts and opportunities
 
-Runs every 30 minutes, in BC's priority order: salespeople → currencies → customers. These are
-what the jobs of `bc_sales_sync` refer to: a salesperson code decides the owner of an account or
-invoice, a currency code its Sales currency, and an invoice's customer is an account.
+Runs every 30 minutes, in BC's priority order: salespeople → currencies → customers → contacts →
+opportunities. The first three are what the jobs of `bc_sales_sync` refer to: a salesperson code
+decides the owner of an account or invoice, a currency code its Sales currency, and an invoice's
+customer is an account.
 
 - `salespeople` (SALESPEOPLE): couples each BC salesperson to the Sales user with the same
   e-mail (enabled, licensed, not an integration user); nothing is written to Sales.
 - `currency` (CURRENCY): BC currencies → transaction currencies, matched by ISO code, with BC's
   exchange rate; the local currency is the Sales base currency.
-- `customer` (CUSTOMER): BC customers (not blocked) → accounts of type Customer, owned by the
-  user coupled to the customer's salesperson.
+- `customer` (CUSTOMER, both ways): BC customers (not blocked) → accounts of type Customer, owned
+  by the user coupled to the customer's salesperson.
+- `contact` (CONTACT, both ways): BC person contacts of a customer's company → contacts of the
+  customer's account.
+- `opportunity` (OPPORTUNITY, both ways): open BC opportunities → opportunities of their contact
+  and account. **Disabled by default** (BC gives it no job of its own): it runs when the run's
+  `mappings` param names it, or for every run once the mapping override
+  `{"OPPORTUNITY": {"enabled": true}}` is set.
 
-A record whose dependency is not coupled yet fails alone and is retried on the next run.
+Both-way mappings run Business Central → Sales, then Sales → Business Central. A record whose
+dependency is not coupled yet fails alone and is retried on the next run.
 **Params** and connections as in `bc_sales_sync`: `full_sync`, `mappings`, `dry_run`.
 """
 
@@ -29,7 +37,7 @@ from include.bc_sales_sync.reporting import report_task
 
 with DAG(
     dag_id="bc_dataverse_sync",
-    description="Business Central -> Dynamics 365 Sales: salespeople, currencies and customers",
+    description="Business Central <-> Dynamics 365 Sales: salespeople, currencies, customers, contacts, opportunities",
     doc_md=__doc__,
     schedule=every_30_minutes(),
     start_date=START_DATE,

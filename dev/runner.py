@@ -29,7 +29,8 @@ from include.bc_sales_sync.mappings.catalogue import DAG_MAPPINGS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_HOME = PROJECT_ROOT / ".airflow"
-# The prerequisites (salespeople, currencies, customers) first, then the six jobs that refer to them.
+# The prerequisites (salespeople, currencies, customers) with contacts and opportunities first, then the six
+# jobs that refer to them.
 SYNC_DAGS = tuple(DAG_MAPPINGS)
 # Then the customer statistics, at the demo company's work date: its documents are from the first half
 # of 2025 (BC's own demo companies likewise come with a work date in their data's year).

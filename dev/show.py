@@ -75,7 +75,7 @@ def show_dataverse() -> None:
 
 
 def show_sales_documents(rows) -> None:
-    """Currencies, accounts with their owners, price lists with their item counts, invoices with lines."""
+    """Currencies, accounts and contacts with their owners, price lists with their item counts, invoices with lines."""
     users = {u["systemuserid"]: u["fullname"] for u in rows("systemusers", ["systemuserid", "fullname"])}
     currencies = rows(
         "transactioncurrencies", ["transactioncurrencyid", "isocurrencycode", "currencyname", "exchangerate"]
@@ -97,6 +97,12 @@ def show_sales_documents(rows) -> None:
             f"  {a['accountnumber'] or '-':<8} {a['name'][:30]:<30} {(a['address1_city'] or '')[:14]:<14} "
             f"{iso.get(a['_transactioncurrencyid_value'], '-'):<8} {users.get(a['_ownerid_value'], '-')}"
         )
+
+    contacts = rows("contacts", ["fullname", "_parentcustomerid_value", "_ownerid_value"])
+    print(f"\n{len(contacts)} contacts:")
+    for c in sorted(contacts, key=lambda c: c["fullname"] or ""):
+        account = names.get(c["_parentcustomerid_value"], "-")
+        print(f"  {(c['fullname'] or '-')[:24]:<24} {account[:30]:<30} {users.get(c['_ownerid_value'], '-')}")
 
     price_lists = rows("pricelevels", ["pricelevelid", "name", "_transactioncurrencyid_value"])
     items = rows("productpricelevels", ["productpricelevelid", "_pricelevelid_value"])

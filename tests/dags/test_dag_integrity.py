@@ -78,6 +78,8 @@ def test_sync_tasks_use_the_dataverse_pool_and_alert_on_failure(dagbag, dag_id):
         task = dag.get_task(task_id)
         assert task.pool == "dataverse_api"
         assert task.on_failure_callback and task.on_retry_callback
+        # A subset run or a disabled mapping skips a task; the tasks after it still run.
+        assert task.trigger_rule == "none_failed"
 
 
 @pytest.mark.parametrize("dag_file", sorted(p.name for p in (ROOT / "dags").glob("*.py")))

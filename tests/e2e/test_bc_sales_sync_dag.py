@@ -14,7 +14,7 @@ from tests.conftest import reset_sandbox
 from tests.integration.sync.conftest import sandbox_connections
 
 SYNC_TASKS = {
-    "bc_dataverse_sync": ["salespeople", "currency", "customer"],
+    "bc_dataverse_sync": ["salespeople", "currency", "customer", "contact"],
     "bc_sales_sync": [
         "unit_of_measure",
         "resource_product",
@@ -25,11 +25,12 @@ SYNC_TASKS = {
     ],
 }
 # (inserted, modified, failed) of the demo company's first sync; the failures are records whose
-# salesperson (OF, RB) has no Sales user, and what depends on them.
+# salesperson (OF, RB) has no Sales user, and what depends on them. OPPORTUNITY is disabled.
 FIRST_RUN = {
     "SALESPEOPLE": (0, 3, 3),
     "CURRENCY": (8, 0, 0),
     "CUSTOMER": (4, 1, 4),
+    "CONTACT": (4, 0, 2),
     "UNIT OF MEASURE": (10, 0, 0),
     "RESOURCE-PRODUCT": (5, 0, 0),
     "ITEM-PRODUCT": (19, 0, 0),  # the demo's blocked item is not synchronized
@@ -88,6 +89,7 @@ def test_both_dags_sync_the_demo_company_then_a_rerun_writes_nothing(dag_env):
         dag_run, states = run_dag(dag_id)
         assert str(dag_run.state).endswith("success"), states
         assert all(states[t].endswith("success") for t in [*tasks, "report"]), states
+        assert all(s.endswith("skipped") for t, s in states.items() if t not in [*tasks, "report"]), states
         first[dag_id] = dag_run.run_id
 
     from include.bc_sales_sync.state import StateStore
@@ -124,3 +126,23 @@ def test_mappings_param_runs_a_subset(dag_env):
     assert states["unit_of_measure"].endswith("success")
     assert all(states[t].endswith("skipped") for t in SYNC_TASKS["bc_sales_sync"][1:]), states
     assert states["report"].endswith("success")
+
+
+def test_the_disabled_opportunity_mapping_runs_when_a_run_names_it(dag_env):
+    from include.bc_sales_sync.state import StateStore
+
+    dag_run, states = run_dag("bc_dataverse_sync")
+    assert states["opportunity"].endswith("skipped") and str(dag_run.state).endswith("success"), states
+    dag_run, states = run_dag("bc_dataverse_sync", mappings=["OPPORTUNITY"])
+    assert str(dag_run.state).endswith("success"), states
+    assert states["opportunity"].endswith("success")
+    assert all(states[t].endswith("skipped") for t in SYNC_TASKS["bc_dataverse_sync"]), states
+    state = StateStore.from_airflow("bc_sync_state")
+    assert job_counts(state, {dag_run.run_id})["OPPORTUNITY"] == (2, 0, 0)
+
+
+def test_a_mapping_chosen_by_the_mappings_param_runs_after_the_skipped_ones(dag_env):
+    dag_run, states = run_dag(mappings=["item_product"])
+    assert str(dag_run.state).endswith("success"), states
+    assert states["item_product"].endswith("success")
+    assert all(states[t].endswith("skipped") for t in SYNC_TASKS["bc_sales_sync"] if t != "item_product"), states

@@ -112,7 +112,7 @@ ITEM_PRODUCT = Mapping(
     },
 )
 
-# -- the prerequisites (bc_dataverse_sync) -----------------------------------------------------
+# -- the prerequisites, contacts and opportunities (bc_dataverse_sync) ------------------------
 
 SALES_USERS_WHO_CAN_OWN = "isdisabled eq false and islicensed eq true and isintegrationuser eq false"
 CUSTOMER_TYPE_CUSTOMER = 3
@@ -224,7 +224,109 @@ CUSTOMER = Mapping(
     },
 )
 
-PREREQUISITE_MAPPINGS: tuple[Mapping, ...] = (SALESPEOPLE, CURRENCY, CUSTOMER)
+# BC's contact field lengths (table 5050), so a longer Sales value fails with a message, not a 400.
+CONTACT_FIELD_LENGTHS = {
+    "First_Name": 30,
+    "Middle_Name": 30,
+    "Surname": 30,
+    "Address": 100,
+    "Address_2": 50,
+    "City": 30,
+    "County": 30,
+    "Country_Region_Code": 10,
+    "Post_Code": 20,
+    "E_Mail": 80,
+    "Home_Page": 80,
+    "Phone_No": 30,
+    "Mobile_Phone_No": 30,
+    "Fax_No": 30,
+    "Pager": 30,
+}
+# BC's integration table filter of CONTACT: active contacts whose parent is an account.
+SALES_CONTACTS_OF_ACCOUNTS = "_parentcustomerid_value ne null and statecode eq 0 and parentcustomeridtype eq 'account'"
+
+CONTACT = Mapping(
+    name="CONTACT",
+    task_id="contact",
+    # Persons of a company only (BC's table filter); those whose company is no customer's are left
+    # out by the transform. The ContactCard page, not API v2.0 contacts: the API has no first name,
+    # middle name, surname, fax, pager or currency, which the mapping synchronizes both ways.
+    source=Source(
+        "ContactCard",
+        key="SystemId",
+        modified="SystemModifiedAt",
+        web_service=True,
+        filter="Type eq 'Person' and Company_No ne ''",
+    ),
+    target=Target("contacts", "contactid", filter=SALES_CONTACTS_OF_ACCOUNTS),
+    transform="include.bc_sales_sync.transforms.contacts:persons_to_contacts",
+    fields=(
+        FieldMap("firstname", source="First_Name", direction=BOTH),
+        FieldMap("middlename", source="Middle_Name", direction=BOTH),
+        FieldMap("lastname", source="Surname", direction=BOTH),
+        FieldMap("address1_line1", source="Address", direction=BOTH),
+        FieldMap("address1_line2", source="Address_2", direction=BOTH),
+        FieldMap("address1_postalcode", source="Post_Code", direction=BOTH),
+        FieldMap("address1_city", source="City", direction=BOTH),
+        FieldMap("address1_country", source="Country_Region_Code", direction=BOTH),
+        FieldMap("address1_stateorprovince", source="County", direction=BOTH),
+        FieldMap("emailaddress1", source="E_Mail", direction=BOTH),
+        FieldMap("fax", source="Fax_No", direction=BOTH),
+        FieldMap("websiteurl", source="Home_Page", direction=BOTH),
+        FieldMap("mobilephone", source="Mobile_Phone_No", direction=BOTH),
+        FieldMap("pager", source="Pager", direction=BOTH),
+        FieldMap("telephone1", source="Phone_No", direction=BOTH),
+    ),
+    direction=BOTH,
+    # BC: CUSTOMER|VENDOR; vendors are not synchronized by this project, so neither are their contacts.
+    dependencies=("CUSTOMER",),
+    lookups=("customer_companies", "salespeople", "currencies", "local_currency"),
+    inactivity_timeout_minutes=720,
+    # The same page: one request per contact (a web service has no $batch), for the fields the API lacks.
+    write_back=WriteBack("ContactCard", key="No", id_field="SystemId", web_service=True, modified="SystemModifiedAt"),
+    reverse_transform="include.bc_sales_sync.transforms.reverse:contacts_to_persons",
+    options={
+        "extra_source_fields": ["No", "Name", "Type", "Company_No", "Salesperson_Code", "Currency_Code"],
+        "customer_relation_code": "CUST",
+        "from_crm_columns": ["fullname", "_parentcustomerid_value", "_transactioncurrencyid_value"],
+        "from_crm_bc_fields": ["Type", "Company_No", "Currency_Code"],
+        "from_crm_lookups": ["customer_companies", "currencies", "local_currency_code"],
+        "from_crm_label": "contact",
+        "bc_field_lengths": CONTACT_FIELD_LENGTHS,
+    },
+)
+
+OPEN_OPPORTUNITIES = "Status eq 'Not Started' or Status eq 'In Progress'"
+
+OPPORTUNITY = Mapping(
+    name="OPPORTUNITY",
+    task_id="opportunity",
+    # The Opportunities page, not API v2.0 opportunities: the API has no Contact Company No.
+    source=Source(
+        "Opportunities", key="SystemId", modified="SystemModifiedAt", web_service=True, filter=OPEN_OPPORTUNITIES
+    ),
+    target=Target("opportunities", "opportunityid"),
+    transform="include.bc_sales_sync.transforms.opportunities:opportunities_to_opportunities",
+    fields=(
+        FieldMap("name", source="Description", direction=BOTH),
+        FieldMap("estimatedvalue", source="Estimated_Value_LCY"),
+        FieldMap("estimatedclosedate", source="Estimated_Closing_Date"),
+    ),
+    direction=BOTH,
+    dependencies=("CONTACT",),
+    lookups=("person_contacts", "customer_companies", "salespeople", "local_currency"),
+    # BC creates no job queue entry for OPPORTUNITY: its task skips unless a run names it, or the
+    # override {"OPPORTUNITY": {"enabled": true}} switches it on.
+    enabled=False,
+    write_back=WriteBack("Opportunities", key="No", id_field="SystemId", web_service=True, modified="SystemModifiedAt"),
+    options={
+        "extra_source_fields": ["No", "Contact_No", "Contact_Company_No", "Salesperson_Code", "Status"],
+        "from_crm_label": "opportunity",
+        "bc_field_lengths": {"Description": 100},
+    },
+)
+
+PREREQUISITE_MAPPINGS: tuple[Mapping, ...] = (SALESPEOPLE, CURRENCY, CUSTOMER, CONTACT, OPPORTUNITY)
 
 # -- price lists and invoices (bc_sales_sync, after the products) ---------------------------------
 

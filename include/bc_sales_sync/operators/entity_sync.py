@@ -34,8 +34,10 @@ class EntitySyncOperator(BaseOperator):
 
     Scheduled runs read what changed since the mapping's watermark; backfill runs read exactly
     their data interval; ``params.full_sync`` reads everything. ``params.mappings`` (a list of
-    mapping names or task ids) runs a subset, the other tasks skip; ``params.dry_run`` reports
-    what would change and writes nothing.
+    mapping names or task ids) runs a subset, the other tasks skip; a disabled mapping (BC's
+    OPPORTUNITY has no job of its own) skips unless that list names it; ``params.dry_run``
+    reports what would change and writes nothing. A task runs once the tasks before it succeeded
+    or skipped (trigger rule ``none_failed``), so a skipped task does not skip the ones after it.
 
     :param mapping: the mapping name, e.g. ``ITEM-PRODUCT``.
     :param business_central_conn_id: the Business Central connection.
@@ -59,6 +61,8 @@ class EntitySyncOperator(BaseOperator):
         overlap: dt.timedelta = DEFAULT_OVERLAP,
         **kwargs: Any,
     ) -> None:
+        # A task skipped (not chosen, disabled) must not skip the tasks after it; a failed one still stops them.
+        kwargs.setdefault("trigger_rule", "none_failed")
         super().__init__(**kwargs)
         self.mapping = mapping
         self.business_central_conn_id = business_central_conn_id
@@ -78,10 +82,14 @@ class EntitySyncOperator(BaseOperator):
         params = context.get("params") or {}
         mapping = load_mappings()[self.mapping]
         subset = [str(m).strip() for m in params.get("mappings") or [] if str(m).strip()]
-        if subset and mapping.name not in subset and mapping.task_id not in subset:
+        named = mapping.name in subset or mapping.task_id in subset
+        if subset and not named:
             raise AirflowSkipException(f"{mapping.name} is not among the mappings chosen for this run: {subset}.")
-        if not mapping.enabled:
-            raise AirflowSkipException(f"{mapping.name} is disabled in the mapping settings.")
+        if not mapping.enabled and not named:
+            raise AirflowSkipException(
+                f"{mapping.name} is disabled in the mapping settings. Name it in the run's 'mappings' param to "
+                f'run it once, or enable it with the override {{"{mapping.name}": {{"enabled": true}}}}.'
+            )
 
         options = RunOptions(
             dry_run=bool(params.get("dry_run", False)),

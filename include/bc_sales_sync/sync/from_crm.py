@@ -3,7 +3,7 @@
 read (Sales rows modified after the watermark less 999 ms, failed rows first, the integration
 user's own changes left out where BC leaves them out) → plan (coupled rows changed since their
 last synchronization, with their BC records as they are now) → transform (the mapping's reverse
-transform, what differs, update conflicts by the mapping's policy) → write (BC ``PATCH`` with the
+transform with the lookups it names, what differs, update conflicts by the mapping's policy) → write (BC ``PATCH`` with the
 record's ETag, so a concurrent BC edit fails that record instead of being lost) → record.
 
 Only coupled rows are written: a Sales row becomes a BC record through a coupling (BC's "Synch.
@@ -27,6 +27,9 @@ from include.bc_sales_sync.mappings import Mapping
 from include.bc_sales_sync.odata import MAX_OR_VALUES, any_of, chunked, id_literal
 from include.bc_sales_sync.state import FROM_CRM
 from include.bc_sales_sync.sync import conflicts as cf
+from include.bc_sales_sync.sync.lookups import Lookups
+from include.bc_sales_sync.sync.prerequisites import ensure
+from include.bc_sales_sync.transforms.base import TransformContext
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,17 @@ class SalesToBcJob(Job):
         self.dataverse = dataverse
         self.reverse = _load(mapping.reverse_transform)
         self.what = "Sales -> Business Central"
+        self.context = TransformContext(mapping)
+
+    def prepare(self, run: JobRun) -> None:
+        """Load the lookups the reverse transform needs (option ``from_crm_lookups``), once per run."""
+        names = tuple(self.mapping.options.get("from_crm_lookups", ()))
+        if not names:
+            return
+        lookups = Lookups(self.bc, self.dataverse, state=run.state, options=self.mapping.options)
+        ensure(lookups, names, dry_run=run.dry_run)
+        frames, constants = lookups.frames_and_constants(names)
+        self.context = TransformContext(self.mapping, frames, constants)
 
     # -- read -----------------------------------------------------------------------------------
 
@@ -199,8 +213,8 @@ class SalesToBcJob(Job):
         if frame.empty:
             return changes
         sales = frame[["bc_id", "crm_id", *self.sales_columns]]
-        bc_now = frame[["bc_id", *[c for c in self.bc_fields if c in frame]]]
-        result = self.reverse(sales, bc_now, m)
+        bc_now = frame[["bc_id", *[c for c in [*self.bc_fields, "bc_label"] if c in frame]]]
+        result = self.reverse(sales, bc_now, m, self.context)
         rejected = set(result.errors["bc_id"])
         both_way = cf.both_way_columns(m, "bc")
         policy = m.conflict_policy

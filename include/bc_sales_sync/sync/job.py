@@ -110,6 +110,10 @@ class EntitySyncJob(Job):
         if frame.empty:
             return changes
         result = self.transform_rows(frame, self.context)
+        if result.ignored:
+            log.info("%s: %d records are not synchronized by this mapping; left alone.", m.name, len(result.ignored))
+            changes.counts["skipped"] += len(result.ignored)
+            frame = frame[~frame["bc_id"].isin(result.ignored)]
         found = c.match(
             frame, result, self._index if self._index is not None else pd.DataFrame(), self._taken, m.target.match_on
         )

@@ -321,6 +321,42 @@ def load_price_list_items(lookups: Lookups) -> pd.DataFrame:
     return frame.rename(columns={c: c[1:-6] for c in lookup_columns})
 
 
+# -- contacts and opportunities -----------------------------------------------------------------
+
+CUSTOMER_COMPANY_COLUMNS = ["company_no", "customer_no", "customer_id", "accountid"]
+# Marketing Setup "Bus. Rel. Code for Customers" in a BC company set up as BC sets it up.
+CUSTOMER_RELATION_CODE = "CUST"
+
+
+def load_customer_companies(lookups: Lookups) -> pd.DataFrame:
+    """Company contacts linked to a customer by the customers' business relation (mapping option
+    ``customer_relation_code``), with the customer and the account it is coupled to (CUSTOMER;
+    None when it is not coupled)."""
+    code = lookups.options.get("customer_relation_code") or CUSTOMER_RELATION_CODE
+    links = _bc_rows(
+        lookups,
+        "ContactBusinessRelations",
+        ["Contact_No", "No"],
+        filter=f"Link_to_Table eq 'Customer' and Business_Relation_Code eq {odata_string(code)}",
+        web_service=True,
+    )
+    customers = _bc_rows(lookups, "customers", ["id", "number"])
+    couplings = lookups.get(COUPLINGS_PREFIX + "CUSTOMER")
+    accounts = dict(zip(couplings["bc_id"].astype(str).str.lower(), couplings["crm_id"], strict=True))
+    ids = dict(zip(customers["number"], customers["id"].astype(str).str.lower(), strict=True))
+    frame = pd.DataFrame({"company_no": links["Contact_No"], "customer_no": links["No"]})
+    frame["customer_id"] = frame["customer_no"].map(ids)
+    frame["accountid"] = frame["customer_id"].map(accounts)
+    return frame.astype(object).where(frame.notna(), None)[CUSTOMER_COMPANY_COLUMNS]
+
+
+def load_person_contacts(lookups: Lookups) -> pd.DataFrame:
+    """BC person contact number -> the Sales contact it is coupled to (CONTACT)."""
+    persons = _bc_rows(lookups, "ContactCard", ["SystemId", "No"], filter="Type eq 'Person'", web_service=True)
+    coupled = _coupled(lookups, "CONTACT", persons, "SystemId")
+    return pd.DataFrame({"number": coupled["No"].astype(str), "contactid": coupled["crm_id"]})
+
+
 LOADERS: dict[str, Callable[[Lookups], Any]] = {
     "unit_groups": load_unit_groups,
     "units": load_units,
@@ -335,6 +371,8 @@ LOADERS: dict[str, Callable[[Lookups], Any]] = {
     "price_groups": load_price_groups,
     "products": load_products,
     "price_list_items": load_price_list_items,
+    "customer_companies": load_customer_companies,
+    "person_contacts": load_person_contacts,
 }
 # Lookups that are prerequisites: ensured (found or created) before the chunk loop, not loaded here.
 ENSURED = frozenset({"local_currency", "default_price_list"})

@@ -73,12 +73,15 @@ class TransformResult:
     :param requires: rows the records refer to that may not exist yet (the price list of an
         invoice's currency): created before the records when missing, left as they are when they
         exist. Their ``bc_id`` is not used.
+    :param ignored: BC ids of records the mapping does not synchronize although the source filter
+        let them through (a person whose company is no customer's): counted skipped, not written.
     """
 
     primary: TargetRows
     children: list[TargetRows] = field(default_factory=list)
     errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ERROR_COLUMNS))
     requires: list[TargetRows] = field(default_factory=list)
+    ignored: frozenset[str] = frozenset()
 
 
 @dataclass

@@ -25,15 +25,7 @@ from include.bc_sales_sync.transforms.base import (
     text,
     without,
 )
-from include.bc_sales_sync.transforms.references import (
-    CURRENCY_COLUMNS,
-    SALESPEOPLE_COLUMNS,
-    blank_to_none,
-    code_of,
-    frame,
-    not_coupled,
-    resolve,
-)
+from include.bc_sales_sync.transforms.references import blank_to_none, currency_ids, owner_ids
 
 ACCOUNT_NAME_MAX = 160
 CUSTOMER_TYPE_CUSTOMER = 3
@@ -73,39 +65,8 @@ def customers_to_accounts(src: pd.DataFrame, ctx: TransformContext) -> Transform
         label[long] + f": the name is longer than the {ACCOUNT_NAME_MAX} characters of a Sales account name.",
     )
 
-    # Currency: blank is the local currency.
-    currency_code = code_of(src.get("Currency_Code", pd.Series("", index=src.index)))
-    currencies = frame(ctx.lookups, "currencies", CURRENCY_COLUMNS)
-    currency_id = resolve(currency_code, currencies, "code", "transactioncurrencyid")
-    local = ctx.constants.get("local_currency_id")
-    currency_id = currency_id.where(currency_code != "", local)
-    missing_currency = (currency_code != "") & currency_id.isna()
-    errors.add(
-        src.loc[missing_currency, "bc_id"],
-        "Currency_Code",
-        not_coupled(
-            label[missing_currency],
-            "its currency",
-            currency_code[missing_currency],
-            "a Sales currency",
-            "CURRENCY",
-            "customer",
-        ),
-    )
-
-    # Owner: the Sales user coupled to the salesperson; blank leaves the owner alone.
-    salesperson = code_of(src.get("Salesperson_Code", pd.Series("", index=src.index)))
-    owner_id = resolve(salesperson, frame(ctx.lookups, "salespeople", SALESPEOPLE_COLUMNS), "code", "systemuserid")
-    missing_owner = (salesperson != "") & owner_id.isna()
-    errors.add(
-        src.loc[missing_owner, "bc_id"],
-        "Salesperson_Code",
-        label[missing_owner]
-        + ": its salesperson "
-        + salesperson[missing_owner]
-        + " is not coupled to a Sales user, so the account has no owner. Give the salesperson the e-mail of a Sales "
-        "user and run the SALESPEOPLE job (or fix its errors); the customer is retried on the next run.",
-    )
+    currency_id = currency_ids(src, ctx.lookups, ctx.constants.get("local_currency_id"), errors, label, "customer")
+    owner_id = owner_ids(src, ctx.lookups, errors, label, "account", "customer")
 
     rows = apply_field_maps(src, ctx.mapping)
     rows["name"] = name
@@ -117,7 +78,7 @@ def customers_to_accounts(src: pd.DataFrame, ctx: TransformContext) -> Transform
         rows[column] = text(rows[column]).str.strip()
     blank_to_none(rows, text_columns)
     rows["transactioncurrencyid@odata.bind"] = bind("transactioncurrencies", currency_id)
-    rows["ownerid@odata.bind"] = bind("systemusers", owner_id.where(salesperson != "", None))
+    rows["ownerid@odata.bind"] = bind("systemusers", owner_id)
 
     error_frame = errors.frame()
     rows = without(rows, error_frame["bc_id"])

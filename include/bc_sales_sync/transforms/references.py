@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from include.bc_sales_sync.transforms.base import text
+from include.bc_sales_sync.transforms.base import ErrorCollector, text
 
 # Lookup frame layouts (see include.bc_sales_sync.sync.lookups).
 SALESPEOPLE_COLUMNS = ["code", "systemuserid"]
@@ -19,6 +19,8 @@ PRODUCT_COLUMNS = ["kind", "number", "productid", "uomid", "uomscheduleid", "sta
 PRICE_GROUP_COLUMNS = ["code", "pricelevelid", "transactioncurrencyid"]
 PRICE_LIST_COLUMNS = ["pricelevelid", "name", "transactioncurrencyid", "statecode"]
 PRICE_LIST_ITEM_COLUMNS = ["pricelevelid", "productid", "uomid"]
+CUSTOMER_COMPANY_COLUMNS = ["company_no", "customer_no", "customer_id", "accountid"]
+PERSON_CONTACT_COLUMNS = ["number", "contactid"]
 
 
 def frame(ctx_lookups: dict[str, pd.DataFrame], name: str, columns: list[str]) -> pd.DataFrame:
@@ -65,3 +67,50 @@ def bc_date(series: pd.Series) -> pd.Series:
     """BC dates as Dataverse date-only values; BC's blank date (0001-01-01) becomes None."""
     values = text(series).str[:10]
     return values.where(~values.isin(["", "0001-01-01"]), None)
+
+
+def _column(src: pd.DataFrame, name: str) -> pd.Series:
+    return src[name] if name in src else pd.Series("", index=src.index)
+
+
+def owner_ids(
+    src: pd.DataFrame, lookups: dict[str, pd.DataFrame], errors: ErrorCollector, label: pd.Series, row: str, record: str
+) -> pd.Series:
+    """The owner of each record's Sales ``row``, as BC's person ownership model sets it: the Sales
+    user coupled to its salesperson. A blank salesperson gives None (the owner is left alone); a
+    salesperson that is not coupled is an error, retried on the next run."""
+    salesperson = code_of(_column(src, "Salesperson_Code"))
+    owner_id = resolve(salesperson, frame(lookups, "salespeople", SALESPEOPLE_COLUMNS), "code", "systemuserid")
+    missing = (salesperson != "") & owner_id.isna()
+    errors.add(
+        src.loc[missing, "bc_id"],
+        "Salesperson_Code",
+        label[missing]
+        + ": its salesperson "
+        + salesperson[missing]
+        + f" is not coupled to a Sales user, so the {row} has no owner. Give the salesperson the e-mail of a Sales "
+        f"user and run the SALESPEOPLE job (or fix its errors); the {record} is retried on the next run.",
+    )
+    return owner_id.where(salesperson != "", None)
+
+
+def currency_ids(
+    src: pd.DataFrame,
+    lookups: dict[str, pd.DataFrame],
+    local_id: str | None,
+    errors: ErrorCollector,
+    label: pd.Series,
+    record: str,
+) -> pd.Series:
+    """The Sales currency of each record's ``Currency_Code``: blank is the local currency, another
+    one must be coupled by CURRENCY (an error otherwise, retried on the next run)."""
+    code = code_of(_column(src, "Currency_Code"))
+    currency_id = resolve(code, frame(lookups, "currencies", CURRENCY_COLUMNS), "code", "transactioncurrencyid")
+    currency_id = currency_id.where(code != "", local_id)
+    missing = (code != "") & currency_id.isna()
+    errors.add(
+        src.loc[missing, "bc_id"],
+        "Currency_Code",
+        not_coupled(label[missing], "its currency", code[missing], "a Sales currency", "CURRENCY", record),
+    )
+    return currency_id

@@ -1,9 +1,10 @@
 """Sales → Business Central transforms: Sales rows in, the BC values they mean out (pure pandas).
 
 A reverse transform gets the changed Sales rows of a chunk (``crm_id``, ``bc_id`` and the Sales
-columns of the fields mapped that way) and the coupled BC records as they are now (``bc_id`` and
-their current values), and returns the BC values each record should have, by BC field name, and
-one error row per record it rejects. What actually changes, and whether that is a conflict, is
+columns of the fields mapped that way) and the coupled BC records as they are now (``bc_id``,
+their current values and ``bc_label``, the number messages call them by), and returns the BC values each record should have, by BC field name, and
+one error row per record it rejects; a mapping's ``from_crm_lookups`` option names the lookups
+handed in with ``ctx`` (loaded once per run). What actually changes, and whether that is a conflict, is
 decided by the engine by comparing both.
 """
 
@@ -14,12 +15,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from include.bc_sales_sync.mappings import Mapping
-from include.bc_sales_sync.transforms.base import ERROR_COLUMNS
+from include.bc_sales_sync.transforms.base import ERROR_COLUMNS, TransformContext
 
 ACCOUNT_INACTIVE = 1  # account statecode
 PRODUCT_ACTIVE = 0  # product statecode
 CUSTOMER_NOT_BLOCKED = " "
 CUSTOMER_BLOCKED_ALL = "All"
+PERSON = "Person"  # BC's constant Type of a contact created or updated from Sales
+PARENT, CURRENCY = "_parentcustomerid_value", "_transactioncurrencyid_value"
 
 
 @dataclass
@@ -30,7 +33,9 @@ class ReverseResult:
     errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ERROR_COLUMNS))
 
 
-def copy_fields(sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mapping) -> ReverseResult:
+def copy_fields(
+    sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mapping, ctx: TransformContext | None = None
+) -> ReverseResult:
     """The Sales value of every field mapped to BC, under its BC name; a value longer than the BC
     field allows is a per-record error (options ``bc_field_lengths``: BC field -> length)."""
     columns = {f.target: f.source for f in mapping.from_crm_fields}
@@ -39,10 +44,12 @@ def copy_fields(sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mapping) -> Reve
         values[column] = values[column].map(_text_or_value)
     if mapping.options.get("keep_bc_value_when_blank"):
         values = _keep_bc_when_blank(values, bc, list(columns.values()))
-    return ReverseResult(values, _too_long(values, sales, mapping))
+    return ReverseResult(values, _too_long(values, sales, bc, mapping))
 
 
-def accounts_to_customers(sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mapping) -> ReverseResult:
+def accounts_to_customers(
+    sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mapping, ctx: TransformContext | None = None
+) -> ReverseResult:
     """The account's fields, and BC's rule for a deactivated account: a customer not blocked yet
     becomes Blocked = All (only Active → Inactive is handled; reactivating does not unblock)."""
     result = copy_fields(sales, bc, mapping)
@@ -55,7 +62,9 @@ def accounts_to_customers(sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mappin
     return result
 
 
-def products_to_items(sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mapping) -> ReverseResult:
+def products_to_items(
+    sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mapping, ctx: TransformContext | None = None
+) -> ReverseResult:
     """The product's fields, and BC's rule: the item (or resource) is blocked when the product is
     not Active in Sales."""
     result = copy_fields(sales, bc, mapping)
@@ -63,6 +72,83 @@ def products_to_items(sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mapping) -
         states = sales.set_index("bc_id").loc[result.values["bc_id"], "statecode"]
         result.values["Blocked"] = states.ne(PRODUCT_ACTIVE).to_numpy()
     return result
+
+
+def contacts_to_persons(
+    sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mapping, ctx: TransformContext | None = None
+) -> ReverseResult:
+    """The contact's fields, and by code (facts §2.4): Type = Person; Company No. = the company
+    contact of the customer coupled to the parent account; the currency code of its currency
+    (the local currency is blank). A parent account without such a company, or a currency not
+    coupled to a BC currency, rejects the contact.
+
+    :param ctx: lookups ``customer_companies`` and ``currencies``, constant ``local_currency_code``.
+    """
+    result = copy_fields(sales, bc, mapping)
+    lookups = ctx.lookups if ctx is not None else {}
+    by_id = sales.set_index("bc_id").loc[result.values["bc_id"]]
+    label = _contact_labels(by_id, bc)
+    companies = lookups.get("customer_companies", pd.DataFrame(columns=["accountid", "company_no"]))
+    parent = by_id[PARENT].map(_lower) if PARENT in by_id else pd.Series(None, index=by_id.index, dtype=object)
+    company = parent.map(dict(zip(companies["accountid"].map(_lower), companies["company_no"], strict=True)))
+    errors = [result.errors]
+    no_company = company.isna()
+    errors.append(
+        _errors(
+            by_id.index[no_company],
+            "parentcustomerid",
+            label[no_company]
+            + " cannot be synchronized because its company does not exist in Business Central: its Sales account "
+            + parent[no_company].fillna("(none)").astype(str)
+            + " is not coupled to a customer with a company contact. Couple the account to a customer (or choose "
+            "an account that is coupled) in Sales; the contact is retried on the next run.",
+        )
+    )
+    ids = by_id[CURRENCY].map(_lower) if CURRENCY in by_id else pd.Series(None, index=by_id.index, dtype=object)
+    code, unknown = _currency_codes(ids, lookups, ctx.constants.get("local_currency_code") if ctx else None)
+    errors.append(
+        _errors(
+            by_id.index[unknown],
+            "transactioncurrencyid",
+            label[unknown]
+            + ": its Sales currency "
+            + ids[unknown].astype(str)
+            + " is not coupled to a Business Central currency. Run the CURRENCY job or choose another currency "
+            "in Sales; the contact is retried on the next run.",
+        )
+    )
+    result.values["Company_No"] = company.to_numpy()
+    result.values["Currency_Code"] = code.to_numpy()
+    result.values["Type"] = PERSON
+    result.errors = pd.concat([e for e in errors if not e.empty] or [result.errors], ignore_index=True)
+    return result
+
+
+def _contact_labels(by_id: pd.DataFrame, bc: pd.DataFrame) -> pd.Series:
+    """``Contact CT000011 (Robert Townes)``: the BC number where known, and the Sales name."""
+    numbers = by_id.index.map(bc.set_index("bc_id")["bc_label"]) if "bc_label" in bc else by_id["crm_id"]
+    names = by_id["fullname"] if "fullname" in by_id else pd.Series("", index=by_id.index)
+    suffix = names.map(lambda n: f" ({n})" if isinstance(n, str) and n.strip() else "")
+    return "Contact " + pd.Series(numbers, index=by_id.index).fillna(by_id["crm_id"]).astype(str) + suffix
+
+
+def _currency_codes(ids: pd.Series, lookups: dict, local_code: str | None) -> tuple[pd.Series, pd.Series]:
+    """BC currency codes of Sales currency ids ('' for none and the local currency), and which ids
+    no BC currency is coupled to."""
+    currencies = lookups.get("currencies", pd.DataFrame(columns=["code", "transactioncurrencyid"]))
+    codes = dict(zip(currencies["transactioncurrencyid"].map(_lower), currencies["code"], strict=True))
+    code = ids.map(codes)
+    unknown = ids.notna() & code.isna()
+    code = code.fillna("").astype(str)
+    return code.where(code.str.upper() != (local_code or "").upper(), ""), unknown
+
+
+def _errors(bc_ids, field_name: str, messages: pd.Series) -> pd.DataFrame:
+    return pd.DataFrame({"bc_id": list(bc_ids), "field": field_name, "message": list(messages)}, columns=ERROR_COLUMNS)
+
+
+def _lower(value):
+    return value.lower() if isinstance(value, str) and value else None
 
 
 def _text_or_value(value):
@@ -82,8 +168,9 @@ def _keep_bc_when_blank(values: pd.DataFrame, bc: pd.DataFrame, columns: list[st
     return values
 
 
-def _too_long(values: pd.DataFrame, sales: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
+def _too_long(values: pd.DataFrame, sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mapping) -> pd.DataFrame:
     lengths = mapping.options.get("bc_field_lengths", {})
+    numbers = bc.set_index("bc_id")["bc_label"].dropna().to_dict() if "bc_label" in bc else {}
     by_source = {f.source: f.target for f in mapping.from_crm_fields}
     errors = []
     for column, limit in lengths.items():
@@ -93,11 +180,12 @@ def _too_long(values: pd.DataFrame, sales: pd.DataFrame, mapping: Mapping) -> pd
         label = mapping.options.get("from_crm_label", "row")
         for bc_id, value in zip(long["bc_id"], long[column], strict=True):
             crm = sales.loc[sales["bc_id"] == bc_id, "crm_id"].iloc[0]
+            number = f" (Business Central {label} {numbers[bc_id]})" if bc_id in numbers else ""
             errors.append(
                 {
                     "bc_id": bc_id,
                     "field": by_source.get(column, column),
-                    "message": f"The {label} {crm} in Sales has {by_source.get(column, column)} '{value[:40]}' "
+                    "message": f"The {label} {crm}{number} in Sales has {by_source.get(column, column)} '{value[:40]}' "
                     f"({len(value)} characters); Business Central's {column} takes at most {limit}. "
                     "Shorten it in Sales; the record is retried on the next run.",
                 }

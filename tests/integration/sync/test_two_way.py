@@ -4,58 +4,13 @@ record deleted on either side waits for the operator."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
-
 import pytest
 
-from include.bc_sales_sync.hooks import DataverseHook
-from include.bc_sales_sync.jobs import RunOptions, Window
 from include.bc_sales_sync.mappings import ConflictPolicy
-from include.bc_sales_sync.mappings.registry import default_mappings
 from include.bc_sales_sync.state import FROM_CRM, TO_CRM
-from include.bc_sales_sync.sync.directions import run_mapping
-from tests.integration.sync.conftest import rows, sandbox_connections
+from tests.integration.sync.conftest import rows, writes
 
 NUMBER = "10000"  # Adatum Corporation: its salesperson is coupled, so its account exists
-
-
-@pytest.fixture
-def sales_user(connections, monkeypatch) -> DataverseHook:
-    """Dataverse as a salesperson at work in Sales (not the integration user)."""
-    c = connections.config
-    conn = json.loads(sandbox_connections(c)["AIRFLOW_CONN_DATAVERSE_DEFAULT"])
-    conn.update(login=c.sales_user_client_id, password=c.sales_user_client_secret)
-    monkeypatch.setenv("AIRFLOW_CONN_SALES_USER", json.dumps(conn))
-    return DataverseHook("sales_user")
-
-
-@pytest.fixture
-def sync(connections, state, bc, dataverse):
-    """``sync("CUSTOMER", policy=...)`` runs a mapping both ways, as its task does."""
-
-    def run(name: str = "CUSTOMER", policy: ConflictPolicy | None = None, **options) -> dict:
-        mapping = default_mappings()[name]
-        if policy is not None:
-            mapping = dataclasses.replace(mapping, conflict_policy=policy)
-
-        def window_of(direction: str) -> Window:
-            watermark = state.watermark(mapping.name, direction)
-            return Window(start=watermark) if watermark else Window()
-
-        return run_mapping(mapping, bc, dataverse, state, RunOptions(run_id="test", **options), window_of)
-
-    return run
-
-
-@pytest.fixture
-def coupled(sync, run_job):
-    """Salespeople, currencies and customers synchronized; the demo's four customers whose salesperson
-    has no Sales user fail twice and are skipped, so they stay out of the counts that follow."""
-    run_job("SALESPEOPLE")
-    run_job("CURRENCY")
-    sync()
-    sync()
 
 
 def customer(bc) -> dict:
@@ -71,15 +26,6 @@ def account(hook) -> dict:
         select=["accountid", "telephone1", "name", "modifiedon"],
     )
     return row
-
-
-def writes(stats) -> tuple[int, int]:
-    """Writes since the last clear: BC requests other than GET, Dataverse $batch and writes."""
-    bc, dv = stats["bc"].read(), stats["dataverse"].read()
-    return (
-        sum(n for m, n in bc["by_method"].items() if m != "GET"),
-        sum(n for m, n in dv["by_method"].items() if m != "GET"),
-    )
 
 
 def test_a_salespersons_edit_reaches_business_central_and_nothing_comes_back(coupled, sync, sales_user, bc, stats):

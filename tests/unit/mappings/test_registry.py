@@ -10,11 +10,13 @@ from include.bc_sales_sync.mappings import ConflictPolicy, MappingError
 from include.bc_sales_sync.mappings.registry import apply_overrides, default_mappings, load_mappings
 
 
-def test_defaults_are_the_prerequisites_then_the_six_jobs_in_bc_order():
+def test_defaults_are_the_prerequisites_contacts_and_opportunities_then_the_six_jobs_in_bc_order():
     assert list(default_mappings()) == [
         "SALESPEOPLE",
         "CURRENCY",
         "CUSTOMER",
+        "CONTACT",
+        "OPPORTUNITY",
         "UNIT OF MEASURE",
         "RESOURCE-PRODUCT",
         "ITEM-PRODUCT",
@@ -78,3 +80,8 @@ def test_variable_from_the_environment_and_reset(monkeypatch):
     assert load_mappings()["RESOURCE-PRODUCT"].enabled is False
     monkeypatch.delenv("AIRFLOW_VAR_BC_SALES_SYNC_MAPPINGS")
     assert load_mappings() == default_mappings()
+
+
+def test_opportunity_has_no_schedule_of_its_own_and_is_switched_on_by_an_override():
+    assert default_mappings()["OPPORTUNITY"].enabled is False
+    assert apply_overrides(default_mappings(), {"OPPORTUNITY": {"enabled": True}})["OPPORTUNITY"].enabled is True

@@ -78,3 +78,30 @@ def test_disabled_mapping_skips(operator, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_BC_SALES_SYNC_MAPPINGS", '{"ITEM-PRODUCT": {"enabled": false}}')
     with pytest.raises(AirflowSkipException, match="disabled"):
         operator.execute({"params": {}, "run_id": "manual__1"})
+
+
+def test_a_disabled_mapping_runs_when_the_run_names_it(operator, monkeypatch):
+    """BC's OPPORTUNITY has no job of its own: disabled, it still runs by hand when named."""
+    import contextlib
+
+    from include.bc_sales_sync.jobs import connections
+    from include.bc_sales_sync.sync import directions
+
+    monkeypatch.setenv("AIRFLOW_VAR_BC_SALES_SYNC_MAPPINGS", '{"ITEM-PRODUCT": {"enabled": false}}')
+    ran = []
+
+    @contextlib.contextmanager
+    def opened(*args):
+        yield SimpleNamespace(bc=None, dataverse=None, state=FakeState())
+
+    monkeypatch.setattr(connections, "open_connections", opened)
+    monkeypatch.setattr(directions, "run_mapping", lambda mapping, *args: ran.append(mapping.name) or {"read": 0})
+    for named in ("ITEM-PRODUCT", "item_product"):
+        operator.execute({"params": {"mappings": [named]}, "run_id": "manual__1"})
+    assert ran == ["ITEM-PRODUCT", "ITEM-PRODUCT"]
+
+
+def test_the_disabled_opportunity_mapping_says_how_to_run_it():
+    operator = EntitySyncOperator(task_id="opportunity", mapping="OPPORTUNITY")
+    with pytest.raises(AirflowSkipException, match=r"'mappings' param.*\{\"OPPORTUNITY\": \{\"enabled\": true\}\}"):
+        operator.execute({"params": {}, "run_id": "manual__1"})
