@@ -1,0 +1,113 @@
+"""Checks of the work spread over the workers: both took tasks, runs shared them, the pool capped the API calls
+across workers, every mapping ran once at a time (the state store's lock), and the API server serves the task
+logs of both workers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from dev.deploy_check.config import WORKERS, Deployment
+from dev.deploy_check.verify import Check
+
+if TYPE_CHECKING:
+    from dev.deploy_check.api import AirflowApi
+    from dev.deploy_check.check import TaskRun
+
+
+def most_at_once(intervals: Iterable[tuple[dt.datetime, dt.datetime]]) -> int:
+    """The largest number of intervals that overlap at one moment (an end and a start at the same instant do
+    not overlap)."""
+    events = sorted((t, step) for start, end in intervals for t, step in ((start, 1), (end, -1)))
+    now = peak = 0
+    for _, step in events:
+        now += step
+        peak = max(peak, now)
+    return peak
+
+
+def worker_of(hostname: str) -> str | None:
+    return next((w for w in WORKERS if hostname.startswith(f"{w}.")), None)
+
+
+def ran(tasks: Iterable[TaskRun]) -> list[TaskRun]:
+    return [t for t in tasks if t.start and t.end and t.hostname]
+
+
+def check_workers(tasks: list[TaskRun]) -> Check:
+    per_worker = {w: sum(1 for t in ran(tasks) if worker_of(t.hostname) == w) for w in WORKERS}
+    ok = all(per_worker.values())
+    detail = ", ".join(f"{w} {n}" for w, n in per_worker.items()) + " task instances"
+    return Check("tasks on both workers", ok, detail)
+
+
+def check_parallel(tasks: list[TaskRun]) -> Check:
+    """Round 2's runs overlapped (on both workers at the same time, as a rule: a worker with a free process may
+    also take the second task)."""
+    second = ran(t for t in tasks if t.round == 2)
+    peak = most_at_once((t.start, t.end) for t in second)
+    across = any(
+        a.start < b.end and b.start < a.end and worker_of(a.hostname) != worker_of(b.hostname)
+        for i, a in enumerate(second)
+        for b in second[i + 1 :]
+    )
+    detail = f"up to {peak} tasks of round 2 at once" + (", on both workers at the same time" if across else "")
+    return Check("independent runs in parallel", peak >= 2, detail)
+
+
+def check_pool(tasks: list[TaskRun], pool: str, slots: int) -> Check:
+    in_pool = ran(t for t in tasks if t.round == 2 and t.pool == pool)
+    peak = most_at_once((t.start, t.end) for t in in_pool)
+    detail = f"at most {peak} of its {len(in_pool)} tasks ran at once across the workers ({slots} slots)"
+    return Check(f"pool {pool} caps the API concurrency", 0 < peak <= slots, detail)
+
+
+def check_state_store(tasks: list[TaskRun], deployment: Deployment) -> Check:
+    """Every sync job of the check succeeded, no two jobs of one mapping overlapped, no lock is left."""
+    from include.bc_sales_sync.state import StateStore
+
+    store = StateStore(deployment.database_url(deployment.state_db))
+    try:
+        jobs, locks = store.jobs(limit=500), store.locks()
+    finally:
+        store.close()
+    jobs = jobs[jobs["run_id"].isin({t.run_id for t in tasks})]
+    overlapping = [
+        mapping
+        for mapping, group in jobs.groupby("mapping")
+        if most_at_once(zip(group["started_at"], group["finished_at"], strict=True)) > 1
+    ]
+    not_succeeded = sorted(set(jobs.loc[jobs["status"] != "succeeded", "mapping"]))
+    ok = not overlapping and not not_succeeded and locks.empty and not jobs.empty
+    detail = (
+        f"{len(jobs)} jobs of {jobs['mapping'].nunique()} mappings on PostgreSQL; "
+        f"{'none' if not overlapping else ', '.join(overlapping)} overlapping, "
+        f"{'all' if not not_succeeded else 'not ' + ', '.join(not_succeeded)} succeeded, {len(locks)} locks left"
+    )
+    return Check("mapping locks (state store)", ok, detail)
+
+
+def check_logs(tasks: list[TaskRun], api: AirflowApi) -> Check:
+    """One task log of each worker, read through the API server's logs endpoint."""
+    found = []
+    for worker in WORKERS:
+        task = next((t for t in ran(tasks) if worker_of(t.hostname) == worker and t.task_id != "report"), None)
+        if task is None:
+            return Check("task logs through the API server", False, f"no task ran on {worker}")
+        text = api.task_log(task.dag_id, task.run_id, task.task_id, max(task.try_number, 1))
+        if task.task_id not in text and "summary" not in text.lower():
+            return Check("task logs through the API server", False, f"{task.name} (on {worker}): {text[:300]!r}")
+        found.append(f"{task.name} ({worker}, {len(text.splitlines())} lines)")
+    return Check("task logs through the API server", True, ", ".join(found))
+
+
+def check_distribution(tasks: list[TaskRun], deployment: Deployment, api: AirflowApi, pool: str, slots: int):
+    return [
+        check_workers(tasks),
+        check_parallel(tasks),
+        check_pool(tasks, pool, slots),
+        check_state_store(tasks, deployment),
+        check_logs(tasks, api),
+    ]
