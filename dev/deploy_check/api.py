@@ -99,4 +99,6 @@ class AirflowApi:
         return self.request("GET", f"/pools/{name}")
 
     def set_pool_slots(self, name: str, slots: int) -> None:
-        self.request("PATCH", f"/pools/{name}", json={"slots": slots}, params={"update_mask": "slots"})
+        pool = self.pool(name)
+        body = {"pool": name, "slots": slots, "include_deferred": pool.get("include_deferred", False)}
+        self.request("PATCH", f"/pools/{name}", json=body, params={"update_mask": "slots"})

@@ -138,7 +138,7 @@ class Deployment:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.database_url(self.airflow_db),
             "AIRFLOW__CELERY__BROKER_URL": self.redis_url,
-            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.database_url(self.airflow_db, "postgresql"),
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.database_url(self.airflow_db),
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_concurrency),
             "AIRFLOW__API__BASE_URL": self.api_url,
             "AIRFLOW__API__HOST": "127.0.0.1",

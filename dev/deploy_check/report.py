@@ -10,8 +10,13 @@ if TYPE_CHECKING:
 
 
 def placement(tasks: list[TaskRun]) -> list[str]:
-    """One line per task instance: ``<dag_id>.<task_id> worker <hostname>``."""
-    return [f"{t.name} worker {t.hostname or '-'}" for t in tasks]
+    """One line per task instance, ``<dag_id>.<task_id> worker <hostname>``, round by round."""
+    lines = []
+    for round_ in sorted({t.round for t in tasks}):
+        lines.append(f"round {round_}:")
+        ordered = sorted((t for t in tasks if t.round == round_), key=lambda t: (t.start is None, t.start))
+        lines += [f"{t.name} worker {t.hostname or '-'}" for t in ordered]
+    return lines
 
 
 def per_task(tasks: list[TaskRun]) -> list[str]:
