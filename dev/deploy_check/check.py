@@ -9,6 +9,7 @@ many of their tasks call the API at once, whichever worker runs them, and nothin
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import shutil
 import signal
@@ -21,7 +22,14 @@ from pathlib import Path
 
 from dev.deploy_check import services
 from dev.deploy_check.api import FINISHED, AirflowApi
-from dev.deploy_check.config import DEFAULT_HOME, PROJECT_ROOT, WORKERS, Deployment, clean_environ
+from dev.deploy_check.config import (
+    DEFAULT_HOME,
+    PROJECT_ROOT,
+    REDIS_URL_ENV,
+    WORKERS,
+    Deployment,
+    clean_environ,
+)
 from dev.deploy_check.errors import DeployError
 from dev.deploy_check.processes import Supervisor, clean_up_after_earlier_check
 from dev.deploy_check.settings import sandbox_config, write_settings
@@ -31,6 +39,8 @@ DAG_ORDER = ("bc_dataverse_sync", "bc_sales_sync", "bc_customer_statistics")
 # The demo company's documents are from the first half of 2025 (see dev.runner).
 DAG_CONF = {"bc_customer_statistics": {"work_date": "2025-05-31"}}
 API_POOL = "dataverse_api"
+# Task states that fail the check at once (a retry would only hide a problem, and take minutes).
+TASK_FAILED = ("failed", "up_for_retry", "upstream_failed")
 ROUND_TWO_POOL_SLOTS = 2
 BIN = Path(sys.executable).parent
 AIRFLOW = str(BIN / "airflow")
@@ -122,7 +132,8 @@ class DeployCheck:
             signal.signal(signal.SIGTERM, previous)
             signal.signal(signal.SIGINT, signal.default_int_handler)
         total = time.monotonic() - started
-        say(f"\nDeploy check {'passed' if code == 0 else 'FAILED'} in {total:.0f} s. Logs: {self.d.home}")
+        outcome = {0: "passed", 130: "interrupted"}.get(code, "FAILED")
+        say(f"\nDeploy check {outcome} in {total:.0f} s. Logs: {self.d.home}")
         return code
 
     def step(self, name: str, action: Callable[[], None]) -> None:
@@ -290,17 +301,20 @@ class DeployCheck:
                 self.api.set_paused(dag_id, True)
 
     def wait_for_runs(self, runs: dict[str, str], round_: int) -> None:
+        """Wait for the runs; a task that fails or is up for retry fails the check at once, with its log."""
         started = time.monotonic()
         waiting = dict(runs)
         while waiting:
             self.supervisor.check_all()
             for dag_id, run_id in list(waiting.items()):
                 state = self.api.dag_run(dag_id, run_id)["state"]
+                tasks = [TaskRun.from_api(round_, ti) for ti in self.api.task_instances(dag_id, run_id)]
+                if state != "success" and any(t.state in TASK_FAILED for t in tasks):
+                    raise self.run_failed(dag_id, run_id, tasks)
                 if state in FINISHED:
                     del waiting[dag_id]
-                    took = time.monotonic() - started
-                    tasks = [TaskRun.from_api(round_, ti) for ti in self.api.task_instances(dag_id, run_id)]
                     self.tasks.extend(tasks)
+                    took = time.monotonic() - started
                     say(f"  {dag_id}: run {run_id} {state} ({took:.0f} s, {len(tasks)} tasks)")
                     if state != "success":
                         raise self.run_failed(dag_id, run_id, tasks)
@@ -311,10 +325,11 @@ class DeployCheck:
             time.sleep(1)
 
     def run_failed(self, dag_id: str, run_id: str, tasks: list[TaskRun]) -> DeployError:
-        failed = [t for t in tasks if t.state in ("failed", "upstream_failed")]
+        """The error of a failed run, with the log of its first failed task (fetched through the API server)."""
+        failed = [t for t in tasks if t.state in TASK_FAILED]
         detail = ", ".join(f"{t.task_id} {t.state} on {t.hostname or '?'}" for t in failed) or "no failed task"
         error = DeployError(f"{dag_id} run {run_id}", detail)
-        first = next((t for t in failed if t.state == "failed"), None)
+        first = next((t for t in failed if t.state != "upstream_failed"), None)
         if first is not None:
             log = self.d.logs / f"task-{dag_id}.{first.task_id}.log"
             log.write_text(self.api.task_log(dag_id, run_id, first.task_id, max(first.try_number, 1)))
@@ -385,6 +400,18 @@ def _interrupt(signum, frame) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dev.deploy_check", description=__doc__.split("\n")[0])
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="where everything is written (wiped first)")
+    parser.add_argument(
+        "--databases",
+        default="bc_sales_sync",
+        metavar="PREFIX",
+        help="the PostgreSQL databases are PREFIX_airflow and PREFIX_state (dropped and created anew)",
+    )
+    parser.add_argument("--redis-url", default=None, help=f"the Celery broker's Redis database ({REDIS_URL_ENV})")
     parser.add_argument("--run-timeout", type=float, default=300.0, help="seconds a round of DAG runs may take")
     args = parser.parse_args(argv)
-    return DeployCheck(Deployment(home=args.home.resolve()), run_timeout=args.run_timeout).run()
+    deployment = Deployment(
+        home=args.home.resolve(), airflow_db=f"{args.databases}_airflow", state_db=f"{args.databases}_state"
+    )
+    if args.redis_url:
+        deployment = dataclasses.replace(deployment, redis_url=args.redis_url)
+    return DeployCheck(deployment, run_timeout=args.run_timeout).run()

@@ -10,7 +10,6 @@ import json
 import os
 import secrets
 import socket
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,7 +84,6 @@ class Deployment:
     fernet_key: str = field(default_factory=lambda: _fernet_key())
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
-    check_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     # ------------------------------------------------------------------------------------------------ folders
 
