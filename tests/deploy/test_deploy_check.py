@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -67,8 +68,9 @@ def test_deploy_check_runs_the_dags_on_two_workers_and_stops_everything(services
     text = output.read_text(errors="replace")
     assert code == 0, f"deploy check exited with {code}:\n{text[-8000:]}"
     assert "Deploy check passed" in text
-    placed = [line.split(" worker ", 1) for line in text.splitlines() if " worker " in line and "." in line.split()[0]]
-    hosts = {host.split(".", 1)[0] for _, host in placed}
-    assert hosts == {"worker1", "worker2"}, text[-8000:]
+    # One line per task instance: "<dag_id>.<task_id> worker <hostname>".
+    placed = re.findall(r"^(bc_\w+)\.(\w+) worker (\S+)$", text, flags=re.MULTILINE)
+    assert {dag_id for dag_id, _, _ in placed} == {"bc_dataverse_sync", "bc_sales_sync", "bc_customer_statistics"}
+    assert {host.split(".", 1)[0] for _, _, host in placed} == {"worker1", "worker2"}, text[-8000:]
     left = _deployment_processes() - before
     assert not left, [" ".join(psutil.Process(pid).cmdline()) for pid in left if psutil.pid_exists(pid)]
