@@ -30,8 +30,10 @@ from dev.deploy_check.config import (
     Deployment,
     clean_environ,
 )
+from dev.deploy_check.distribution import LockProbe, check_distribution
 from dev.deploy_check.errors import DeployError
 from dev.deploy_check.processes import Supervisor, clean_up_after_earlier_check
+from dev.deploy_check.report import report
 from dev.deploy_check.settings import sandbox_config, write_settings
 from dev.deploy_check.verify import Check, SandboxClient, check_dataverse_against_bc, dataverse_writes
 
@@ -278,17 +280,21 @@ class DeployCheck:
         say(f"  pool {API_POOL}: {ROUND_TWO_POOL_SLOTS} slots (instead of {slots}) for this round")
         before = self.sandbox.stats("dataverse")
         try:
-            runs = {dag_id: self.api.trigger(dag_id, DAG_CONF.get(dag_id)) for dag_id in DAG_ORDER}
-            self.run_unpaused(runs, round_=2)
+            with LockProbe(self.d) as probe:
+                runs = {dag_id: self.api.trigger(dag_id, DAG_CONF.get(dag_id)) for dag_id in DAG_ORDER}
+                self.run_unpaused(runs, round_=2)
         finally:
             self.api.set_pool_slots(API_POOL, slots)
+        self.checks.append(probe.check(set(runs.values())))
+        say(self.checks[-1].line())
         writes = dataverse_writes(before, self.sandbox.stats("dataverse"))
         self.checks.append(
             Check("round 2 wrote nothing", writes == 0, f"{writes} Dataverse write(s): every record was unchanged")
         )
         say(self.checks[-1].line())
-        if writes:
-            raise DeployError("round 2", f"{writes} Dataverse writes where nothing had changed")
+        bad = [c for c in self.checks[-2:] if not c.ok]
+        if bad:
+            raise DeployError("round 2", "; ".join(f"{c.name}: {c.detail}" for c in bad))
 
     def run_unpaused(self, runs: dict[str, str], round_: int) -> None:
         """Unpause the DAGs, wait for their runs, pause them again (no scheduled run starts meanwhile)."""
@@ -361,8 +367,6 @@ class DeployCheck:
             raise DeployError("sync result", "; ".join(f"{c.name}: {c.detail}" for c in bad))
 
     def verify_distribution(self) -> None:
-        from dev.deploy_check.distribution import check_distribution
-
         checks = check_distribution(self.tasks, self.d, self.api, pool=API_POOL, slots=ROUND_TWO_POOL_SLOTS)
         self.checks.extend(checks)
         for check in checks:
@@ -374,8 +378,6 @@ class DeployCheck:
     # -------------------------------------------------------------------------------------------------- report
 
     def report(self) -> None:
-        from dev.deploy_check.report import report
-
         for line in report(self.tasks, self.steps):
             say(line)
 

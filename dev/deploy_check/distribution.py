@@ -6,6 +6,7 @@ logs of both workers.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -91,6 +92,69 @@ def check_state_store(tasks: list[TaskRun], deployment: Deployment) -> Check:
         f"{'all' if not not_succeeded else 'not ' + ', '.join(not_succeeded)} succeeded, {len(locks)} locks left"
     )
     return Check("mapping locks (state store)", ok, detail)
+
+
+class LockProbe:
+    """While round 2 runs, another holder (this check) tries each mapping lock it sees held: every try must be
+    refused, naming the run whose task holds it on a worker.
+
+    Polls in a thread of its own (a lock is held for the seconds a job runs).
+    """
+
+    HOLDER = "deploy-check"
+
+    def __init__(self, deployment: Deployment, interval: float = 0.2):
+        from include.bc_sales_sync.state import StateStore
+
+        self.store = StateStore(deployment.database_url(deployment.state_db), migrate=False)
+        self.interval = interval
+        self.refused: dict[str, str] = {}  # mapping -> the holder named in the refusal
+        self.taken: list[str] = []  # released between reading the lock and trying it: given back at once
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lock-probe", daemon=True)
+
+    def __enter__(self) -> LockProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.store.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.probe()
+            except Exception as exc:  # reported by check(), never raised in the thread
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+                return
+
+    def probe(self) -> None:
+        from include.bc_sales_sync.state import MappingLocked
+
+        for mapping in self.store.locks()["mapping"]:
+            if mapping in self.refused or mapping in self.taken:
+                continue
+            try:
+                self.store.acquire_lock(mapping, self.HOLDER, ttl=dt.timedelta(minutes=1))
+            except MappingLocked as exc:
+                self.refused[mapping] = exc.holder
+            else:
+                self.store.release_lock(mapping, self.HOLDER)
+                self.taken.append(mapping)
+
+    def check(self, run_ids: set[str]) -> Check:
+        strangers = {m: h for m, h in self.refused.items() if h not in run_ids}
+        ok = bool(self.refused) and not strangers and not self.errors
+        detail = (
+            f"{len(self.refused)} locks seen held by the runs' tasks ({', '.join(sorted(self.refused))}); "
+            "a second holder was refused each time"
+        )
+        if strangers or self.errors or not self.refused:
+            detail = f"refused: {self.refused}, unknown holders: {strangers}, errors: {self.errors}"
+        return Check("mapping lock refuses a second holder", ok, detail)
 
 
 def check_logs(tasks: list[TaskRun], api: AirflowApi) -> Check:
