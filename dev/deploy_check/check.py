@@ -45,6 +45,8 @@ API_POOL = "dataverse_api"
 TASK_FAILED = ("failed", "up_for_retry", "upstream_failed")
 ROUND_TWO_POOL_SLOTS = 2
 BIN = Path(sys.executable).parent
+# The file that marks a folder as a deploy check's home: only such a folder (or an empty one) is wiped.
+HOME_MARKER = ".deploy-check-home"
 AIRFLOW = str(BIN / "airflow")
 
 
@@ -155,9 +157,17 @@ class DeployCheck:
         killed = clean_up_after_earlier_check(self.supervisor.trail)
         if killed:
             say(f"  stopped {killed} process(es) an earlier, interrupted check had left")
+        marker = self.d.home / HOME_MARKER
+        ours = {HOME_MARKER, "airflow", "logs", "sandbox", "airflow_settings.yaml", "sessions.json"}
+        found = {p.name for p in self.d.home.iterdir()} if self.d.home.is_dir() else set()
+        if found - ours and not marker.exists():
+            raise DeployError(
+                "deploy check", f"{self.d.home} is not empty and not a deploy check's: choose another --home"
+            )
         shutil.rmtree(self.d.home, ignore_errors=True)
         for folder in (self.d.logs, self.d.airflow_home, self.d.sandbox_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        marker.write_text("Made by `make deploy-check`, which wipes this folder when it starts.\n")
         say(f"  {self.d.home} (logs of every component in {self.d.logs})")
 
     def prepare_services(self) -> None:
