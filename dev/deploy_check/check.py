@@ -45,6 +45,9 @@ API_POOL = "dataverse_api"
 TASK_FAILED = ("failed", "up_for_retry", "upstream_failed")
 ROUND_TWO_POOL_SLOTS = 2
 BIN = Path(sys.executable).parent
+# The components /api/v2/monitor/health reports on.
+HEALTH_PARTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # The file that marks a folder as a deploy check's home: only such a folder (or an empty one) is wiped.
 HOME_MARKER = ".deploy-check-home"
 AIRFLOW = str(BIN / "airflow")
@@ -111,7 +114,9 @@ class DeployCheck:
 
     def run(self) -> int:
         started = time.monotonic()
-        previous = signal.signal(signal.SIGTERM, _interrupt)
+        # Ctrl-C, a kill or a closed terminal stop everything started, even where SIGINT came in ignored (a
+        # background job of a script).
+        previous = {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS}
         code = 1
         try:
             self.step("prepare the folders", self.prepare)
@@ -131,10 +136,11 @@ class DeployCheck:
             say("\nInterrupted.")
             code = 130
         finally:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+            for sig in STOP_SIGNALS:  # a second Ctrl-C must not cut the clean-up short
+                signal.signal(sig, signal.SIG_IGN)
             self.stop()
-            signal.signal(signal.SIGTERM, previous)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         total = time.monotonic() - started
         outcome = {0: "passed", 130: "interrupted"}.get(code, "FAILED")
         say(f"\nDeploy check {outcome} in {total:.0f} s. Logs: {self.d.home}")
@@ -266,7 +272,7 @@ class DeployCheck:
 
     def _all_healthy(self) -> bool:
         health = self.api.health()
-        return all(health.get(part, {}).get("status") == "healthy" for part in _HEALTH_PARTS)
+        return all(health.get(part, {}).get("status") == "healthy" for part in HEALTH_PARTS)
 
     def _dags_parsed(self) -> bool:
         errors = self.api.import_errors()
@@ -390,9 +396,6 @@ class DeployCheck:
     def report(self) -> None:
         for line in report(self.tasks, self.steps):
             say(line)
-
-
-_HEALTH_PARTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 
 
 def _celery_ready(log: Path) -> bool:
