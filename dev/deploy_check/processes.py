@@ -16,7 +16,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -33,7 +33,6 @@ class Component:
     command: list[str]
     log: Path
     process: subprocess.Popen
-    started: float = field(default_factory=time.monotonic)
 
     @property
     def session(self) -> int:

@@ -141,7 +141,9 @@ def check_dataverse_against_bc(client: SandboxClient, failed: dict[str, int]) ->
     accounts = {
         a["accountnumber"]: a for a in client.dataverse("accounts", ["accountnumber", "name"]) if a["accountnumber"]
     }
-    checks.append(compare("accounts vs BC customers", customers, accounts, {"name": ("Name", str)}, failed["CUSTOMER"]))
+    checks.append(
+        compare("accounts vs BC customers", customers, accounts, {"name": ("Name", str)}, failed.get("CUSTOMER", 0))
+    )
 
     posted = {i["number"]: i for i in client.bc_api("salesInvoices") if i["status"] != "Draft"}
     invoices = {
@@ -154,7 +156,7 @@ def check_dataverse_against_bc(client: SandboxClient, failed: dict[str, int]) ->
             posted,
             invoices,
             {"totalamount": ("totalAmountIncludingTax", _money)},
-            failed["POSTEDSALESINV-INV"],
+            failed.get("POSTEDSALESINV-INV", 0),
         )
     )
 
