@@ -57,7 +57,7 @@ settings: install
 	$(BIN)/python -m dev prepare
 
 # A CeleryExecutor deployment on this machine (PostgreSQL, Redis, two workers) runs the DAGs once
-# against a fresh sandbox, checks the result and stops everything (DEPLOY_ARGS="--keep-logs ...").
+# against a fresh sandbox, checks the result and stops everything (DEPLOY_ARGS="--run-timeout 600", see --help).
 deploy-check: install-deploy
 	$(BIN)/python -m dev.deploy_check $(DEPLOY_ARGS)
 

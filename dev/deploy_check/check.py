@@ -24,6 +24,7 @@ from pathlib import Path
 from dev.deploy_check import services
 from dev.deploy_check.api import FINISHED, AirflowApi
 from dev.deploy_check.config import (
+    ADMIN_URL_ENV,
     DEFAULT_HOME,
     PROJECT_ROOT,
     REDIS_URL_ENV,
@@ -419,13 +420,17 @@ def _interrupt(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dev.deploy_check", description=__doc__.split("\n")[0])
+    import dev.deploy_check
+
+    description = dev.deploy_check.__doc__.split("\n")[0].replace("``", "")
+    parser = argparse.ArgumentParser(prog="python -m dev.deploy_check", description=description)
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="where everything is written (wiped first)")
     parser.add_argument(
         "--databases",
         default="bc_sales_sync",
         metavar="PREFIX",
-        help="the PostgreSQL databases are PREFIX_airflow and PREFIX_state (dropped and created anew)",
+        help="the PostgreSQL databases are PREFIX_airflow and PREFIX_state (dropped and created anew), on the "
+        f"server of {ADMIN_URL_ENV} (default postgresql://postgres@127.0.0.1:5432/test)",
     )
     parser.add_argument("--redis-url", default=None, help=f"the Celery broker's Redis database ({REDIS_URL_ENV})")
     parser.add_argument("--run-timeout", type=float, default=300.0, help="seconds a round of DAG runs may take")
