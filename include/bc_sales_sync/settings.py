@@ -6,8 +6,9 @@ three import commands take and runs them::
     python -m include.bc_sales_sync.settings load [--file airflow_settings.yaml]
     python -m include.bc_sales_sync.settings env          # AIRFLOW_CONN_*/AIRFLOW_VAR_* lines
 
-Relative paths in a connection's ``ca_bundle``, and a SQLite connection's host, are resolved
-against the project root, so the settings work from any working directory.
+Relative paths in a connection's ``ca_bundle`` (which may also hold the CA's PEM text), and a
+SQLite connection's host, are resolved against the project root, so the settings work from any
+working directory.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def connections(airflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
         extra = entry.get("conn_extra") or {}
         if isinstance(extra, str):
             extra = json.loads(extra) if extra.strip() else {}
-        if "ca_bundle" in extra:
+        if "ca_bundle" in extra and "-----BEGIN" not in str(extra["ca_bundle"]):
+            # A path; the PEM text itself stays as it is.
             extra = {**extra, "ca_bundle": _absolute(extra["ca_bundle"])}
         host = entry.get("conn_host")
         if entry["conn_type"] == "sqlite" and host:

@@ -24,6 +24,13 @@ def test_connections_for_airflow_import(airflow):
     assert conns["bc_sync_state"]["host"].startswith(str(settings.PROJECT_ROOT))
 
 
+def test_a_ca_given_as_pem_text_is_kept_as_it_is():
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    entry = {"conn_id": "dataverse_default", "conn_type": "http", "conn_extra": {"ca_bundle": pem}}
+    extra = json.loads(settings.connections({"connections": [entry]})["dataverse_default"]["extra"])
+    assert extra["ca_bundle"] == pem
+
+
 def test_the_settings_point_at_the_sandbox_defaults(airflow):
     config = SandboxConfig()
     conns = settings.connections(airflow)

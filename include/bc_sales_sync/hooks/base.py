@@ -44,7 +44,7 @@ class DynamicsHttpHook(ConnectionSettingsMixin, RetryMixin, PagingMixin, HttpHoo
     Connection fields (``conn_type="http"``): host = the service URL (``https://...``); login = the
     Entra ID application (client) id; password = its client secret; extra = settings, never headers:
     ``tenant_id`` (required), ``authority`` (default ``https://login.microsoftonline.com``), ``scope``,
-    ``ca_bundle`` (a CA file path; TLS is always verified), ``page_size``, ``max_retry_seconds``
+    ``ca_bundle`` (a CA file path, or the PEM text; TLS is always verified), ``page_size``, ``max_retry_seconds``
     (default 300: the total time one call may spend waiting and retrying), ``max_attempts``
     (default 30: a safety net against a service that asks for very short waits), ``timeout``
     (seconds, default 120), ``proxies``.

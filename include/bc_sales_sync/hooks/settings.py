@@ -7,8 +7,10 @@ and never shows the secret.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +47,8 @@ class ConnectionSettings:
     :param tenant_id: extra ``tenant_id``.
     :param authority: extra ``authority``, the login host.
     :param scope: extra ``scope``, or the service's default.
-    :param ca_bundle: extra ``ca_bundle``: a CA file that verifies the service's certificates.
+    :param ca_bundle: extra ``ca_bundle``: a CA file that verifies the service's certificates (the extra may
+        also hold the PEM text itself, which is written to a file of this machine's: see :func:`_ca_bundle`).
     :param page_size: extra ``page_size``: records per page requested with ``Prefer: odata.maxpagesize``.
     :param max_retry_seconds: extra ``max_retry_seconds``: the total time one call may spend retrying.
     :param max_attempts: extra ``max_attempts``: the attempts one call may make.
@@ -186,7 +189,12 @@ class ConnectionSettingsMixin:
 
 
 def _ca_bundle(cid: str, extra: Mapping[str, Any]) -> str | None:
-    """The CA file of extra ``ca_bundle`` (or requests' ``verify=<path>``); TLS cannot be switched off."""
+    """The CA file of extra ``ca_bundle`` (or requests' ``verify=<path>``); TLS cannot be switched off.
+
+    ``ca_bundle`` is a path, or the PEM text of the certificates itself: then the connection carries
+    its trust with it (from the metadata database or a secrets backend) and needs no file on the
+    worker that runs the task; the text is written once to a file named by its hash.
+    """
     ca_bundle = extra.get("ca_bundle")
     verify = extra.get("verify", extra.get("verify_ssl"))
     if isinstance(verify, str) and verify.strip().lower() in ("false", "0", "no", "off"):
@@ -198,11 +206,36 @@ def _ca_bundle(cid: str, extra: Mapping[str, Any]) -> str | None:
         )
     if isinstance(verify, str) and verify.strip().lower() not in ("true", "1", "yes", "on") and not ca_bundle:
         ca_bundle = verify  # requests' convention: verify=<path>
-    if ca_bundle is not None:
-        ca_bundle = os.path.expanduser(str(ca_bundle))
-        if not os.path.exists(ca_bundle):
-            raise ConfigurationError(
-                f"Connection '{cid}': extra 'ca_bundle' points to {ca_bundle}, which does not exist; "
-                "set it to the path of the CA certificate file."
-            )
+    if ca_bundle is None:
+        return None
+    ca_bundle = str(ca_bundle)
+    if PEM_MARKER in ca_bundle:
+        return pem_file(ca_bundle)
+    ca_bundle = os.path.expanduser(ca_bundle)
+    if not os.path.exists(ca_bundle):
+        raise ConfigurationError(
+            f"Connection '{cid}': extra 'ca_bundle' points to {ca_bundle}, which does not exist; "
+            "set it to the path of the CA certificate file, or to the certificate's PEM text."
+        )
     return ca_bundle
+
+
+PEM_MARKER = "-----BEGIN CERTIFICATE-----"
+
+
+def pem_file(pem: str, folder: str | None = None) -> str:
+    """A file holding ``pem`` (certificates in PEM), written once per content: ``<tmp>/bc_sales_sync_ca/<sha256>.pem``.
+
+    Written to a temporary name and renamed, so concurrent tasks on one worker never read half a file.
+    """
+    text = pem.strip() + "\n"
+    digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+    directory = folder or os.path.join(tempfile.gettempdir(), "bc_sales_sync_ca")
+    path = os.path.join(directory, f"{digest}.pem")
+    if not os.path.exists(path):
+        os.makedirs(directory, exist_ok=True)
+        fd, partial = tempfile.mkstemp(dir=directory, suffix=".partial")
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+        os.replace(partial, path)
+    return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +76,19 @@ def test_page_size_is_capped_at_the_service_maximum(connect, fake):
     fake.route("GET", r"/accounts", OK)
     list(hook.iter_pages("accounts"))
     assert fake.api_calls[0].headers["Prefer"] == "odata.maxpagesize=5000"
+
+
+def test_the_ca_can_travel_in_the_connection_as_pem_text(connect, fake, ca_file, tmp_path, monkeypatch):
+    # A worker without the CA file (another host, a fresh pod) gets it from the connection itself.
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "worker-tmp"))
+    pem = Path(ca_file).read_text()
+    hook = connect(DataverseHook, DATAVERSE_HOST, extra={"ca_bundle": pem})
+    fake.route("GET", r"/WhoAmI", Reply(200, {"UserId": "u"}))
+
+    hook.who_am_i()
+
+    written = hook.settings.ca_bundle
+    assert written.startswith(str(tmp_path / "worker-tmp")) and Path(written).read_text() == pem
+    assert {c.verify for c in fake.calls} == {written}  # Entra discovery, token and API alike
+    again = connect(DataverseHook, DATAVERSE_HOST, extra={"ca_bundle": pem})
+    assert again.settings.ca_bundle == written  # one file per content
