@@ -127,7 +127,8 @@ def check_dataverse_against_bc(client: SandboxClient, failed: dict[str, int]) ->
         ("items", "ItemCard", 1, "Description", "ITEM-PRODUCT"),
         ("resources", "Resources", 3, "Name", "RESOURCE-PRODUCT"),
     ):
-        bc = {r["No"]: r for r in client.web_service(service)}
+        # BC synchronizes unblocked items and resources only (its table filter Blocked = false).
+        bc = {r["No"]: r for r in client.web_service(service) if not r["Blocked"]}
         sales = {p["productnumber"]: p for p in products if p["producttypecode"] == type_code}
         fields = {
             "name": (name_field, str),
