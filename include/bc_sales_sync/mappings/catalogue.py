@@ -61,6 +61,7 @@ RESOURCE_PRODUCT = Mapping(
     transform="include.bc_sales_sync.transforms.products:resources_to_products",
     fields=(
         *_PRODUCT_FIELDS[:4],
+        FieldMap("vendorid", source="Vendor_No"),
         FieldMap("name", source="Name", direction=BOTH),
         FieldMap("quantityonhand", source="Capacity"),
         FieldMap("producttypecode", constant=PRODUCT_TYPE_SERVICES),
@@ -93,6 +94,7 @@ ITEM_PRODUCT = Mapping(
     transform="include.bc_sales_sync.transforms.products:items_to_products",
     fields=(
         *_PRODUCT_FIELDS[:5],
+        FieldMap("vendorid", source="Vendor_No"),
         FieldMap("name", source="Description", direction=BOTH),
         FieldMap("quantityonhand", source="Inventory"),
         FieldMap("stockvolume", source="Unit_Volume"),

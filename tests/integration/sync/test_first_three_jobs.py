@@ -26,6 +26,7 @@ PRODUCT_COLUMNS = [
     "currentcost",
     "quantityonhand",
     "quantitydecimal",
+    "vendorid",
     "vendorname",
     "vendorpartnumber",
     "stockvolume",
@@ -113,6 +114,7 @@ def test_initial_load_matches_business_central_field_by_field(run_job, bc, datav
         assert p["_pricelevelid_value"] == price_list["pricelevelid"]
         assert p["_transactioncurrencyid_value"] == usd["transactioncurrencyid"]
         assert p["vendorname"] == (vendors.get(record["Vendor_No"]) if record["Vendor_No"] else None)
+        assert (p["vendorid"] or "") == record["Vendor_No"]  # BC's Vendor No. -> vendorid
         if kind == 1:
             assert (p["vendorpartnumber"] or "") == record["Vendor_Item_No"]
             assert p["stockweight"] == pytest.approx(record["Gross_Weight"])
