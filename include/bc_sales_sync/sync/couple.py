@@ -24,6 +24,7 @@ COUPLING_COLUMNS = [
     "last_result",
     "from_crm_result",
     "skipped",
+    "deleted_side",
     "extra",
 ]
 
@@ -39,9 +40,10 @@ def couple(
     """
     counts: Counter = Counter()
     frame = chunk.merge(couplings[COUPLING_COLUMNS], on="bc_id", how="left")
-    frame["skipped"] = frame["skipped"].fillna(False).astype(bool)
-    counts["skipped"] += int(frame["skipped"].sum())
-    frame = frame[~frame["skipped"]]
+    # Skipped couplings and deletion conflicts wait for the operator: counted skipped, not synchronized.
+    waiting = frame["skipped"].fillna(False).astype(bool) | frame["deleted_side"].notna()
+    counts["skipped"] += int(waiting.sum())
+    frame = frame[~waiting]
     if not full_sync:
         changed_at = pd.to_datetime(frame[modified], utc=True, errors="coerce")
         synced_at = pd.to_datetime(frame["bc_modified_at"], utc=True, errors="coerce")

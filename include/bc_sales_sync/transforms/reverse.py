@@ -50,15 +50,38 @@ def copy_fields(
 def accounts_to_customers(
     sales: pd.DataFrame, bc: pd.DataFrame, mapping: Mapping, ctx: TransformContext | None = None
 ) -> ReverseResult:
-    """The account's fields, and BC's rule for a deactivated account: a customer not blocked yet
-    becomes Blocked = All (only Active → Inactive is handled; reactivating does not unblock)."""
+    """The account's fields; by code, its currency's BC code (the local currency is blank; a
+    currency not coupled to a BC currency rejects the account); and BC's rule for a deactivated
+    account: a customer not blocked yet becomes Blocked = All (only Active → Inactive is handled;
+    reactivating does not unblock).
+
+    :param ctx: lookup ``currencies``, constant ``local_currency_code`` (when the currency is read).
+    """
     result = copy_fields(sales, bc, mapping)
+    by_id = sales.set_index("bc_id").loc[result.values["bc_id"]]
     if "statecode" in sales:
         current = result.values["bc_id"].map(bc.set_index("bc_id")["Blocked"]) if "Blocked" in bc else None
-        inactive = sales.set_index("bc_id").loc[result.values["bc_id"], "statecode"].eq(ACCOUNT_INACTIVE).to_numpy()
+        inactive = by_id["statecode"].eq(ACCOUNT_INACTIVE).to_numpy()
         if current is not None:
             block = inactive & current.fillna(CUSTOMER_NOT_BLOCKED).str.strip().eq("").to_numpy()
             result.values["Blocked"] = current.where(~block, CUSTOMER_BLOCKED_ALL).to_numpy()
+    if CURRENCY in by_id and ctx is not None:
+        ids = by_id[CURRENCY].map(_lower)
+        code, unknown = _currency_codes(ids, ctx.lookups, ctx.constants.get("local_currency_code"))
+        labels = "Account " + by_id["crm_id"].astype(str)
+        if "accountnumber" in by_id:
+            labels = "Customer " + by_id["accountnumber"].fillna(by_id["crm_id"]).astype(str)
+        unknown_errors = _errors(
+            by_id.index[unknown],
+            "transactioncurrencyid",
+            labels[unknown]
+            + ": its Sales currency "
+            + ids[unknown].astype(str)
+            + " is not coupled to a Business Central currency. Run the CURRENCY job or choose another currency "
+            "in Sales; the account is retried on the next run.",
+        )
+        result.values["Currency_Code"] = code.to_numpy()
+        result.errors = pd.concat([e for e in (result.errors, unknown_errors) if not e.empty] or [result.errors])
     return result
 
 

@@ -11,11 +11,12 @@ import requests
 
 from include.bc_sales_sync import jobs
 from include.bc_sales_sync.hooks import BusinessCentralHook, DataverseHook
-from include.bc_sales_sync.jobs import RunOptions, RunSummary, Window
+from include.bc_sales_sync.jobs import DEFAULT_OVERLAP, RunOptions, RunSummary, Window, choose_window
 from include.bc_sales_sync.mappings import ConflictPolicy
 from include.bc_sales_sync.mappings.registry import default_mappings
-from include.bc_sales_sync.state import StateStore
+from include.bc_sales_sync.state import FROM_CRM, StateStore
 from include.bc_sales_sync.sync.directions import run_mapping
+from include.bc_sales_sync.sync.from_crm import OVERLAP
 from include.bc_sales_sync.sync.job import EntitySyncJob
 
 
@@ -135,8 +136,9 @@ def sync(connections, state, bc, dataverse):
             mapping = dataclasses.replace(mapping, conflict_policy=policy)
 
         def window_of(direction: str) -> Window:
-            watermark = state.watermark(mapping.name, direction)
-            return Window(start=watermark) if watermark else Window()
+            """As the operator chooses it: the watermark less the direction's overlap."""
+            overlap = OVERLAP if direction == FROM_CRM else DEFAULT_OVERLAP
+            return choose_window(state.watermark(mapping.name, direction), overlap=overlap)
 
         return run_mapping(mapping, bc, dataverse, state, RunOptions(run_id="test", **options), window_of)
 

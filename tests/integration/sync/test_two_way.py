@@ -163,3 +163,28 @@ def test_a_value_bc_refuses_fails_that_record_alone_naming_the_field(coupled, sy
     assert customer(bc)["country"] != "XX"
     (other,) = rows(bc, "customers", filter="number eq '30000'")
     assert other["phoneNumber"] == "+1 305 555 0123"
+
+
+def test_an_accounts_currency_reaches_the_customer_as_its_code(coupled, sync, sales_user, bc):
+    currencies = {
+        c["isocurrencycode"]: c["transactioncurrencyid"]
+        for c in rows(sales_user, "transactioncurrencies", select=["transactioncurrencyid", "isocurrencycode"])
+    }
+    accounts = {
+        a["accountnumber"]: a["accountid"] for a in rows(sales_user, "accounts", select=["accountid", "accountnumber"])
+    }
+    sales_user.update(
+        "accounts",
+        accounts[NUMBER],
+        {"transactioncurrencyid@odata.bind": f"/transactioncurrencies({currencies['EUR']})"},
+    )
+    assert sync()[FROM_CRM]["modified"] == 1
+    assert customer(bc)["currencyCode"] == "EUR"
+    # the local currency is BC's blank currency code
+    sales_user.update(
+        "accounts",
+        accounts[NUMBER],
+        {"transactioncurrencyid@odata.bind": f"/transactioncurrencies({currencies['USD']})"},
+    )
+    assert sync()[FROM_CRM]["modified"] == 1
+    assert customer(bc)["currencyCode"] == ""
