@@ -67,19 +67,10 @@ def accounts_to_customers(
             result.values["Blocked"] = current.where(~block, CUSTOMER_BLOCKED_ALL).to_numpy()
     if CURRENCY in by_id and ctx is not None:
         ids = by_id[CURRENCY].map(_lower)
-        code, unknown = _currency_codes(ids, ctx.lookups, ctx.constants.get("local_currency_code"))
         labels = "Account " + by_id["crm_id"].astype(str)
         if "accountnumber" in by_id:
             labels = "Customer " + by_id["accountnumber"].fillna(by_id["crm_id"]).astype(str)
-        unknown_errors = _errors(
-            by_id.index[unknown],
-            "transactioncurrencyid",
-            labels[unknown]
-            + ": its Sales currency "
-            + ids[unknown].astype(str)
-            + " is not coupled to a Business Central currency. Run the CURRENCY job or choose another currency "
-            "in Sales; the account is retried on the next run.",
-        )
+        code, unknown_errors = _currencies(ids, labels, ctx, "account")
         result.values["Currency_Code"] = code.to_numpy()
         result.errors = pd.concat([e for e in (result.errors, unknown_errors) if not e.empty] or [result.errors])
     return result
@@ -128,18 +119,8 @@ def contacts_to_persons(
         )
     )
     ids = by_id[CURRENCY].map(_lower) if CURRENCY in by_id else pd.Series(None, index=by_id.index, dtype=object)
-    code, unknown = _currency_codes(ids, lookups, ctx.constants.get("local_currency_code") if ctx else None)
-    errors.append(
-        _errors(
-            by_id.index[unknown],
-            "transactioncurrencyid",
-            label[unknown]
-            + ": its Sales currency "
-            + ids[unknown].astype(str)
-            + " is not coupled to a Business Central currency. Run the CURRENCY job or choose another currency "
-            "in Sales; the contact is retried on the next run.",
-        )
-    )
+    code, unknown_errors = _currencies(ids, label, ctx, "contact")
+    errors.append(unknown_errors)
     result.values["Company_No"] = company.to_numpy()
     result.values["Currency_Code"] = code.to_numpy()
     result.values["Type"] = PERSON
@@ -153,6 +134,25 @@ def _contact_labels(by_id: pd.DataFrame, bc: pd.DataFrame) -> pd.Series:
     names = by_id["fullname"] if "fullname" in by_id else pd.Series("", index=by_id.index)
     suffix = names.map(lambda n: f" ({n})" if isinstance(n, str) and n.strip() else "")
     return "Contact " + pd.Series(numbers, index=by_id.index).fillna(by_id["crm_id"]).astype(str) + suffix
+
+
+def _currencies(
+    ids: pd.Series, labels: pd.Series, ctx: TransformContext | None, what: str
+) -> tuple[pd.Series, pd.DataFrame]:
+    """BC currency codes of Sales currency ids, and an error for each record whose currency is not
+    coupled to a BC currency (``labels`` name the records, ``what`` says what is retried)."""
+    lookups = ctx.lookups if ctx is not None else {}
+    code, unknown = _currency_codes(ids, lookups, ctx.constants.get("local_currency_code") if ctx else None)
+    errors = _errors(
+        ids.index[unknown],
+        "transactioncurrencyid",
+        labels[unknown]
+        + ": its Sales currency "
+        + ids[unknown].astype(str)
+        + " is not coupled to a Business Central currency. Run the CURRENCY job or choose another currency "
+        f"in Sales; the {what} is retried on the next run.",
+    )
+    return code, errors
 
 
 def _currency_codes(ids: pd.Series, lookups: dict, local_code: str | None) -> tuple[pd.Series, pd.Series]:
