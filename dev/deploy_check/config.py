@@ -150,6 +150,7 @@ class Deployment:
             # The DAG code is loaded from the project, and the tasks import include/ (and the hostname callable dev/).
             "PYTHONPATH": str(PROJECT_ROOT),
             **FAST_LOOPS,
+            **ONLY_TRIGGERED_RUNS,
         }
         return env
 
@@ -185,6 +186,11 @@ FAST_LOOPS = {
     "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
     "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
 }
+
+
+# The check triggers every run itself: a scheduled run, started when a round crosses :00 or :30 while
+# its DAG is unpaused, would hold mapping locks for a run the check does not know of.
+ONLY_TRIGGERED_RUNS = {"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"}
 
 
 def _fernet_key() -> str:
