@@ -18,13 +18,20 @@ from include.bc_sales_sync.jobs.base import (
     RunSummary,
     concat,
 )
-from include.bc_sales_sync.jobs.incremental import DEFAULT_OVERLAP, Window, choose_window, run_type_of
+from include.bc_sales_sync.jobs.incremental import (
+    DEFAULT_OVERLAP,
+    SALES_OVERLAP,
+    Window,
+    choose_window,
+    run_type_of,
+)
 from include.bc_sales_sync.jobs.runner import describe_counts, run_job
 
 __all__ = [
     "COUNTERS",
     "DEFAULT_OVERLAP",
     "FAILURE_COLUMNS",
+    "SALES_OVERLAP",
     "SUCCESS_COLUMNS",
     "TO_CRM",
     "Changes",

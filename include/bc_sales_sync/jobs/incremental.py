@@ -19,6 +19,9 @@ from include.bc_sales_sync.odata import odata_time
 # Re-read this much before the watermark: writes are idempotent and unchanged records cost no
 # write, so a small overlap guards against records committed with a slightly older timestamp.
 DEFAULT_OVERLAP = dt.timedelta(seconds=2)
+# Sales -> BC reads start 999 ms before their watermark, as BC's do (facts §4): Dataverse keeps
+# modified times to the second.
+SALES_OVERLAP = dt.timedelta(milliseconds=999)
 
 INCREMENTAL, INTERVAL, FULL, RECORDS = "incremental", "interval", "full", "records"
 

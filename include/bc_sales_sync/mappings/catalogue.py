@@ -51,7 +51,7 @@ def _product_from_crm(product_type: int, label: str, *, name_length: int) -> dic
 RESOURCE_PRODUCT = Mapping(
     name="RESOURCE-PRODUCT",
     task_id="resource_product",
-    # Blocked resources are not synchronized (BC's table filter Blocked = false).
+    # Blocked resources are not synchronized (BC's table filter Blocked = false, facts §2.1).
     source=Source(
         "Resources", key="SystemId", modified="SystemModifiedAt", web_service=True, filter="Blocked eq false"
     ),
@@ -83,7 +83,7 @@ RESOURCE_PRODUCT = Mapping(
 ITEM_PRODUCT = Mapping(
     name="ITEM-PRODUCT",
     task_id="item_product",
-    # Blocked items are not synchronized (BC's table filter Blocked = false).
+    # Blocked items are not synchronized (BC's table filter Blocked = false, facts §2.1).
     source=Source("ItemCard", key="SystemId", modified="SystemModifiedAt", web_service=True, filter="Blocked eq false"),
     target=Target(
         "products",
@@ -147,9 +147,9 @@ CURRENCY = Mapping(
     inactivity_timeout_minutes=720,
 )
 
-# BC's customer field lengths (table 18), so a longer Sales value fails with a message, not a 400.
-CUSTOMER_FIELD_LENGTHS = {
-    "Name": 100,
+# BC's field lengths, so a longer Sales value fails with a message, not a 400: the address and
+# communication fields customers (table 18) and contacts (table 5050) share, then each one's own.
+_ADDRESS_FIELD_LENGTHS = {
     "Address": 100,
     "Address_2": 50,
     "City": 30,
@@ -160,6 +160,7 @@ CUSTOMER_FIELD_LENGTHS = {
     "Home_Page": 80,
     "Phone_No": 30,
 }
+CUSTOMER_FIELD_LENGTHS = {"Name": 100, **_ADDRESS_FIELD_LENGTHS}
 
 CUSTOMER = Mapping(
     name="CUSTOMER",
@@ -228,20 +229,11 @@ CUSTOMER = Mapping(
     },
 )
 
-# BC's contact field lengths (table 5050), so a longer Sales value fails with a message, not a 400.
 CONTACT_FIELD_LENGTHS = {
     "First_Name": 30,
     "Middle_Name": 30,
     "Surname": 30,
-    "Address": 100,
-    "Address_2": 50,
-    "City": 30,
-    "County": 30,
-    "Country_Region_Code": 10,
-    "Post_Code": 20,
-    "E_Mail": 80,
-    "Home_Page": 80,
-    "Phone_No": 30,
+    **_ADDRESS_FIELD_LENGTHS,
     "Mobile_Phone_No": 30,
     "Fax_No": 30,
     "Pager": 30,

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 # The same overlap as every job's (include.bc_sales_sync.jobs.incremental.DEFAULT_OVERLAP); kept
 # here as a literal so that importing a DAG file does not import the jobs.
 DEFAULT_OVERLAP = dt.timedelta(seconds=2)
-# Sales -> BC reads start 999 ms before their watermark, as BC's do (sync.from_crm.OVERLAP).
+# Sales -> BC reads start 999 ms before their watermark, as BC's do (jobs.incremental.SALES_OVERLAP).
 SALES_OVERLAP = dt.timedelta(milliseconds=999)
 
 

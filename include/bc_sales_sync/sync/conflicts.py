@@ -1,4 +1,4 @@
-"""Change and conflict rules shared by both directions (pure): what differs, and who wins.
+"""Change and conflict rules shared by both directions (pure): what differs, and who wins (facts §4, §5).
 
 A record changed on both sides since its last synchronization is an update conflict only when a
 field synchronized both ways would get another value (BC's rule); a change to one-way fields

@@ -1,4 +1,5 @@
-"""The Sales → Business Central direction of a mapping, on the job skeleton (BC's CRM → NAV pass).
+"""The Sales → Business Central direction of a mapping, on the job skeleton (BC's CRM → NAV pass,
+facts §4; loop prevention §6, conflicts and deletions §5).
 
 read (Sales rows modified after the watermark less 999 ms, failed rows first, the integration
 user's own changes left out where BC leaves them out) → plan (coupled rows changed since their
@@ -13,7 +14,6 @@ never re-created on its own.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections import Counter
 from collections.abc import Iterator
@@ -22,21 +22,20 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from include.bc_sales_sync.hooks.business_central import BcBatchRequest
-from include.bc_sales_sync.jobs import Changes, Chunk, Job, JobRun, Outcome
+from include.bc_sales_sync.jobs import FAILURE_COLUMNS, SALES_OVERLAP, Changes, Chunk, Job, JobRun, Outcome
 from include.bc_sales_sync.mappings import Mapping
 from include.bc_sales_sync.odata import MAX_OR_VALUES, any_of, chunked, id_literal
 from include.bc_sales_sync.state import FROM_CRM
 from include.bc_sales_sync.sync import conflicts as cf
 from include.bc_sales_sync.sync.lookups import Lookups
 from include.bc_sales_sync.sync.prerequisites import ensure
-from include.bc_sales_sync.transforms.base import TransformContext
+from include.bc_sales_sync.transforms.base import TransformContext, load_function
 
 log = logging.getLogger(__name__)
 
 MODIFIED_ON, MODIFIED_BY = "modifiedon", "_modifiedby_value"
-# BC reads Sales rows modified after its filter less 999 ms (Dataverse keeps whole seconds apart).
-OVERLAP = pd.Timedelta(milliseconds=999).to_pytimedelta()
-FAILURE_COLUMNS = ["bc_id", "crm_id", "field", "message"]
+# BC reads Sales rows modified after its filter less 999 ms (facts §4).
+OVERLAP = SALES_OVERLAP
 
 
 @dataclass
@@ -79,7 +78,7 @@ class SalesToBcJob(Job):
         self.name = mapping.name
         self.bc = bc
         self.dataverse = dataverse
-        self.reverse = _load(mapping.reverse_transform)
+        self.reverse = load_function(mapping.reverse_transform)
         self.what = "Sales -> Business Central"
         self.context = TransformContext(mapping)
 
@@ -399,11 +398,6 @@ class SalesToBcJob(Job):
             f"Business Central refused the change to {what} from Sales ({fields}): "
             f"{message or f'HTTP {status}'} Correct the value in Sales; the record is retried on the next run."
         )
-
-
-def _load(path: str):
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 def _index(frame: pd.DataFrame, column: str) -> dict:

@@ -8,15 +8,14 @@ record needs) → write (Dataverse ``$batch`` with deterministic ids) → record
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pandas as pd
 
-from include.bc_sales_sync.jobs import Changes, Chunk, Job, JobRun, Outcome
+from include.bc_sales_sync.jobs import SALES_OVERLAP, Changes, Chunk, Job, JobRun, Outcome
 from include.bc_sales_sync.mappings import Direction, Mapping
 from include.bc_sales_sync.odata import MAX_OR_VALUES, any_of, chunked, odata_time
 from include.bc_sales_sync.state import FROM_CRM, TO_CRM
@@ -27,17 +26,11 @@ from include.bc_sales_sync.sync.lookups import Lookups
 from include.bc_sales_sync.sync.plan import WritePlan, plan_writes
 from include.bc_sales_sync.sync.prerequisites import ensure
 from include.bc_sales_sync.sync.read import source_chunks
-from include.bc_sales_sync.transforms.base import TransformContext, TransformResult
+from include.bc_sales_sync.transforms.base import TransformContext, TransformResult, load_function
 
 log = logging.getLogger(__name__)
 
 MODIFIED_ON, MODIFIED_BY = "modifiedon", "_modifiedby_value"
-SALES_OVERLAP = pd.Timedelta(milliseconds=999)  # as the Sales -> BC read (sync.from_crm.OVERLAP)
-
-
-def load_transform(path: str) -> Callable[[pd.DataFrame, TransformContext], TransformResult]:
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 @dataclass
@@ -66,7 +59,7 @@ class EntitySyncJob(Job):
         self.name = mapping.name
         self.bc = bc
         self.dataverse = dataverse
-        self.transform_rows = load_transform(mapping.transform)
+        self.transform_rows = load_function(mapping.transform)
         self.context: TransformContext | None = None
         self._index: pd.DataFrame | None = None
         self._taken: set[str] = set()

@@ -9,6 +9,7 @@ row per record it rejects.
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,12 @@ from include.bc_sales_sync.mappings import Mapping
 ID_NAMESPACE = uuid.UUID("0b6f3c52-5d0e-4a43-9f4a-7d2c1e8b9a10")
 
 ERROR_COLUMNS = ["bc_id", "field", "message"]
+
+
+def load_function(path: str):
+    """The function a mapping names by dotted path, ``module:name`` (its transforms)."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def deterministic_id(*parts: Any) -> str:
